@@ -1,0 +1,73 @@
+# bedrock-watch — every target sets itself up: a fresh clone needs only `make demo` or `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+PY        := $(BIN)/python
+STAMP     := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/requirements.txt | sha1sum | cut -c1-12)
+# sam needs python3.13 on PATH to build the python3.13 layer and functions: the venv's bin/ gives it.
+export PATH := $(abspath $(BIN)):$(PATH)
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+ASL       := $(wildcard statemachines/*.asl.json)
+SCENARIO  ?= default
+STACK     ?= bedrock-watch
+
+.PHONY: help install lint format typecheck validate lint-asl build test test-fast demo bench deploy clean
+
+help:
+	@echo "make demo     run the drill on the embedded AWS emulator (no account needed)"
+	@echo "make test     set up, lint, type-check, validate, build and run every test"
+	@echo "make bench    print the metering benchmarks"
+	@echo "make deploy   sam deploy (needs AWS credentials)"
+
+$(PY):
+	@py=$$(scripts/find-python313.sh) && echo "creating $(VENV) with $$py" && "$$py" -m venv $(VENV)
+
+$(STAMP): $(PY) requirements-dev.txt layers/core/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+validate: $(STAMP)
+	$(BIN)/sam validate --lint --template template.yaml
+
+lint-asl: $(STAMP)
+	$(PY) scripts/lint_asl.py $(ASL)
+
+build: $(STAMP)
+	$(BIN)/sam build --template template.yaml --cached --parallel > .sam-build.log 2>&1 || { cat .sam-build.log; exit 1; }
+	@tail -n 3 .sam-build.log
+
+test: lint typecheck validate lint-asl build
+	$(PY) -m pytest
+
+# Unit tests only, no build: for the edit loop.
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+demo: $(STAMP)
+	$(PY) -m sandbox drill --scenario $(SCENARIO)
+
+bench: $(STAMP)
+	$(PY) bench/metering.py
+
+deploy: build
+	$(BIN)/sam deploy --config-env $${ENV:-default}
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .sam-build.log

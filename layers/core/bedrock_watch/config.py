@@ -1,0 +1,76 @@
+"""Turn environment variables into typed values at cold start, with errors that name the variable.
+
+Handlers build their settings object once from these helpers; domain code takes plain values and
+never reads os.environ itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from bedrock_watch.errors import ConfigurationError
+
+
+def env_str(name: str, default: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The variable's value; ConfigurationError naming it when it is missing and has no default."""
+    value = (os.environ if environ is None else environ).get(name)
+    if value is None or value == "":
+        if default is None:
+            raise ConfigurationError(f"environment variable {name} is required but not set")
+        return default
+    return value
+
+
+def env_int(
+    name: str,
+    default: int | None = None,
+    *,
+    minimum: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """The variable as an integer (optionally >= minimum)."""
+    raw = env_str(name, None if default is None else str(default), environ)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(f"environment variable {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_float(
+    name: str,
+    default: float | None = None,
+    *,
+    minimum: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> float:
+    """The variable as a float (optionally >= minimum)."""
+    raw = env_str(name, None if default is None else str(default), environ)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be a number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(f"environment variable {name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_json(name: str, default: Any = None, environ: Mapping[str, str] | None = None) -> Any:
+    """The variable parsed as JSON."""
+    raw = env_str(name, None if default is None else json.dumps(default), environ)
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigurationError(
+            f"environment variable {name} is not valid JSON: {err.msg} at {err.pos}"
+        ) from None
+
+
+def env_list(name: str, default: str | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
+    """A comma-separated variable as a list of non-empty, stripped items."""
+    return [item.strip() for item in env_str(name, default, environ).split(",") if item.strip()]

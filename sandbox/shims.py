@@ -1,0 +1,242 @@
+"""The smallest honest shims that let moto run this stack on a machine with no Docker (FACTS §8).
+
+1. `in_process_lambdas()`: moto runs Lambda code in Docker. We replace
+   `LambdaFunction._invoke_lambda` with an in-process call: unzip the uploaded code once per code
+   hash, import the handler module under a unique name with the function's environment, call
+   it with a Lambda-like context, capture stdout/stderr into the function's log group (so EMF
+   lines land where CloudWatch would find them), and report an exception as Lambda does
+   (`errorType`/`errorMessage`, function error) so Step Functions Catch/Retry see its name.
+   Direct invokes, Step Functions Lambda tasks and log-subscription deliveries all go through it.
+   Invocations are serialised by a re-entrant lock because a function's environment is
+   process-wide here.
+2. `eventbridge_targets()`: moto's EventBridge raises NotImplementedError for Step Functions,
+   SNS and Lambda targets. We deliver to those three ourselves (input, InputPath and
+   InputTransformer handled by moto's own parser) and leave every other target to moto.
+
+Neither changes what the code under test does; both only replace the transport moto lacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import tempfile
+import threading
+import traceback
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+_LOCK = threading.RLock()
+_MODULES: dict[tuple[str, str], ModuleType] = {}
+_CODE_DIRS: dict[str, Path] = {}
+_TMP = Path(tempfile.gettempdir()) / "bedrock-watch-lambda-code"
+
+
+@dataclass
+class LambdaContext:
+    """What a handler may read of its context."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 128
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = "in-process"
+    timeout_ms: int = 30_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_ms
+
+
+@dataclass
+class Invocation:
+    """One in-process invocation, recorded for tests and the sandbox timeline."""
+
+    function_name: str
+    event: Any
+    result: Any
+    error_type: str | None
+    output: str
+
+
+INVOCATIONS: list[Invocation] = []
+
+
+def zip_directory(directory: Path) -> bytes:
+    """A deployment zip of a function's code folder (what moto's create_function expects)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, path.relative_to(directory).as_posix())
+    return buf.getvalue()
+
+
+def _code_dir(code: bytes) -> Path:
+    sha = hashlib.sha256(code).hexdigest()[:16]
+    if sha not in _CODE_DIRS:
+        target = _TMP / sha
+        if not target.exists():
+            target.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(io.BytesIO(code)) as zf:
+                zf.extractall(target)
+        _CODE_DIRS[sha] = target
+    return _CODE_DIRS[sha]
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    saved = os.environ.copy()
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _load_module(fn: Any, code_dir: Path) -> ModuleType:
+    module_file, _, _ = fn.handler.rpartition(".")
+    key = (fn.function_arn, str(code_dir))
+    if key not in _MODULES:
+        path = code_dir / (module_file.replace(".", "/") + ".py")
+        name = f"_lambda_{fn.function_name.replace('-', '_')}_{code_dir.name}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load handler module {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _MODULES[key] = module
+    return _MODULES[key]
+
+
+def _invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
+    if isinstance(event, str | bytes):
+        event = json.loads(event)
+    code_dir = _code_dir(fn.code_bytes)
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+    }
+    context = LambdaContext(
+        function_name=fn.function_name,
+        invoked_function_arn=fn.function_arn,
+        memory_limit_in_mb=int(fn.memory_size or 128),
+        log_group_name=f"/aws/lambda/{fn.function_name}",
+    )
+    buf = io.StringIO()
+    error_type: str | None = None
+    with _LOCK, _environ(env), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        try:
+            handler = getattr(_load_module(fn, code_dir), fn.handler.rpartition(".")[2])
+            result = handler(event, context)
+            response = json.dumps(result, default=str)
+        except Exception as exc:
+            error_type = type(exc).__name__
+            result = {
+                "errorType": error_type,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-3:],
+            }
+            response = json.dumps(result)
+            print(json.dumps({"level": "ERROR", "errorType": error_type, "errorMessage": str(exc)}))
+    output = buf.getvalue()
+    INVOCATIONS.append(Invocation(fn.function_name, event, result, error_type, output))
+    if output:
+        fn.save_logs(output)
+    return response, error_type is not None, output
+
+
+@contextlib.contextmanager
+def in_process_lambdas() -> Iterator[list[Invocation]]:
+    """Run moto Lambda invocations in this process; yields the list of invocations made."""
+    from moto.awslambda.models import LambdaFunction
+
+    INVOCATIONS.clear()
+    with mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process):
+        try:
+            yield INVOCATIONS
+        finally:
+            _MODULES.clear()
+
+
+def _deliver(rule: Any, target: dict[str, Any], event: Any) -> None:
+    from moto.awslambda.utils import get_backend as lambda_backend
+    from moto.sns.models import sns_backends
+    from moto.stepfunctions.responses import get_backend as sfn_backend
+    from moto.utilities.arns import parse_arn
+
+    arn = parse_arn(target["Arn"])
+    body = event if isinstance(event, str) else json.dumps(event)
+    if arn.service == "states":
+        sfn_backend(arn.account, arn.region).start_execution(
+            target["Arn"], name=f"evt-{uuid.uuid4().hex[:24]}", execution_input=body
+        )
+    elif arn.service == "sns":
+        sns_backends[arn.account][arn.region].publish(body, arn=target["Arn"])
+    elif arn.service == "lambda":
+        fn = lambda_backend(arn.account, arn.region).get_function(target["Arn"])
+        fn.invoke(body, {"x-amz-invocation-type": "Event"}, {})
+
+
+_SHIMMED_SERVICES = {"states", "sns", "lambda"}
+
+
+def _json_path(document: Any, path: str) -> Any:
+    """The simple `$.a.b` paths EventBridge InputPath takes."""
+    value = document
+    for part in path.removeprefix("$").split("."):
+        if part:
+            value = value[part]
+    return value
+
+
+@contextlib.contextmanager
+def eventbridge_targets() -> Iterator[None]:
+    """Deliver EventBridge rule matches to Step Functions, SNS and Lambda targets."""
+    from moto.events.models import EventTemplateParser, Rule
+    from moto.utilities.arns import parse_arn
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        ours = [t for t in self.targets if parse_arn(t["Arn"]).service in _SHIMMED_SERVICES]
+        theirs = [t for t in self.targets if t not in ours]
+        if ours and self.event_pattern.matches_event(original_event):
+            for target in ours:
+                event: Any = original_event
+                if "InputPath" in target:
+                    event = _json_path(original_event, target["InputPath"])
+                elif "Input" in target:
+                    event = json.loads(target["Input"])
+                elif transform_input and "InputTransformer" in target:
+                    transformer = target["InputTransformer"]
+                    event = EventTemplateParser.parse(
+                        input_template=transformer.get("InputTemplate"),
+                        input_paths_map=transformer.get("InputPathsMap", {}),
+                        event=original_event,
+                    )
+                _deliver(self, target, event)
+        saved = self.targets
+        self.targets = theirs
+        try:
+            original(self, original_event, transform_input)
+        finally:
+            self.targets = saved
+
+    with mock.patch.object(Rule, "send_to_targets", send_to_targets):
+        yield

@@ -1,0 +1,58 @@
+"""The template's foundation: what every function inherits, and the ASL linter that guards statemachines/."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox.template import ROOT, load_template, resources
+
+
+def test_globals_give_every_function_python313_arm64_and_the_core_layer() -> None:
+    fn_globals = load_template()["Globals"]["Function"]
+    assert fn_globals["Runtime"] == "python3.13"
+    assert fn_globals["Architectures"] == ["arm64"]
+    assert {"Ref": "CoreLayer"} in fn_globals["Layers"]
+
+
+def test_every_function_has_its_own_log_group_with_retention() -> None:
+    functions = resources(type_="AWS::Serverless::Function")
+    log_groups = resources(type_="AWS::Logs::LogGroup").values()
+    named = {
+        lg["Properties"]["LogGroupName"]["Fn::Sub"]: lg["Properties"].get("RetentionInDays")
+        for lg in log_groups
+        if isinstance(lg["Properties"].get("LogGroupName"), dict)
+    }
+    for name in functions:
+        key = f"/aws/lambda/${{{name}}}"
+        assert key in named, f"{name} has no log group"
+        assert named[key] == {"Ref": "LogRetentionDays"}
+
+
+def test_asl_lint_fails_on_a_state_without_next(tmp_path: Path) -> None:
+    broken = {"StartAt": "A", "States": {"A": {"Type": "Pass"}}}
+    path = tmp_path / "broken.asl.json"
+    path.write_text(json.dumps(broken))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "lint_asl.py"), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    assert "E3601" in result.stdout
+
+
+def test_asl_lint_accepts_a_valid_machine(tmp_path: Path) -> None:
+    good = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    path = tmp_path / "good.asl.json"
+    path.write_text(json.dumps(good))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "lint_asl.py"), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
