@@ -144,9 +144,19 @@ def test_static_map_wins_and_makes_no_call(mapped: str, expected: ModelRef) -> N
     assert fake.calls == []
 
 
-def test_static_map_must_map_arns_to_model_ids() -> None:
-    with pytest.raises(ConfigurationError, match="InferenceProfileMap"):
-        ProfileResolver({PROFILE_ARN: ""})
+@pytest.mark.parametrize(
+    ("static_map", "names"),
+    [
+        ({PROFILE_ARN: ""}, PROFILE_ARN),
+        ({PROFILE_ARN: 7}, PROFILE_ARN),
+        ({"my-profile": HAIKU_45}, "my-profile"),
+        ([PROFILE_ARN], "JSON object"),
+    ],
+)
+def test_static_map_must_map_profile_arns_to_model_ids(static_map: Any, names: str) -> None:
+    with pytest.raises(ConfigurationError, match="InferenceProfileMap") as err:
+        ProfileResolver(static_map)
+    assert names in str(err.value)
 
 
 def test_access_denied_leaves_the_profile_unresolved_and_is_not_retried_for_a_while() -> None:
