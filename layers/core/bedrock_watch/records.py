@@ -158,6 +158,9 @@ _STOP_ALIASES: Final[dict[str, str]] = {
     "complete": "end_turn",
     "content_filter": "content_filtered",
 }
+_STOP_KEYS: Final = ("stopReason", "stop_reason", "completionReason", "finish_reason")
+_STOP_WRAPPERS: Final = ("delta", "messageStop")
+_STOP_LISTS: Final = ("outputs", "results", "choices", "generations")
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 _INVOCATION_METRICS: Final = "amazon-bedrock-invocationMetrics"
 _GUARDRAIL_ACTION: Final = "amazon-bedrock-guardrailAction"
@@ -275,10 +278,8 @@ def _tier(value: Any) -> str | None:
 
 def _read_object_body(body: dict[str, Any], rec: InvocationRecord) -> None:
     """Converse/ConverseStream bodies and InvokeModel bodies (one JSON object)."""
-    stop = body.get("stopReason")  # Converse, Nova-native
-    if stop is None:
-        stop = body.get("stop_reason")  # Anthropic, Llama
-    if type(stop) is str:
+    stop = _stop_reason_of(body)
+    if stop is not None:
         rec.stop_reason = normalise_stop_reason(stop)
     metrics = body.get("metrics")
     if type(metrics) is dict:
@@ -325,7 +326,7 @@ def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
         if chunk.get(_GUARDRAIL_ACTION) == "INTERVENED":
             rec.guardrail_intervened = True
         if need_stop:
-            stop = _chunk_stop_reason(chunk)
+            stop = _stop_reason_of(chunk)
             if stop is not None:
                 rec.stop_reason = normalise_stop_reason(stop)
                 need_stop = False
@@ -333,26 +334,27 @@ def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
             break
 
 
-def _chunk_stop_reason(chunk: dict[str, Any]) -> str | None:
-    delta = chunk.get("delta")  # Anthropic message_delta
-    if type(delta) is dict:
-        stop = delta.get("stop_reason")
+def _stop_reason_of(obj: dict[str, Any]) -> str | None:
+    """The stop reason of a body or stream chunk, whatever the provider's shape."""
+    for key in _STOP_KEYS:  # Converse/Nova, Anthropic/Llama, Titan stream, Cohere
+        stop = obj.get(key)
         if type(stop) is str:
             return stop
-    for key in ("stop_reason", "completionReason"):  # Llama, Titan
-        stop = chunk.get(key)
-        if type(stop) is str:
-            return stop
-    message_stop = chunk.get("messageStop")  # Nova-native stream
-    if type(message_stop) is dict:
-        stop = message_stop.get("stopReason")
-        if type(stop) is str:
-            return stop
-    outputs = chunk.get("outputs")  # Mistral
-    if type(outputs) is list and outputs and type(outputs[-1]) is dict:
-        stop = outputs[-1].get("stop_reason")
-        if type(stop) is str:
-            return stop
+    for key in _STOP_WRAPPERS:  # Anthropic message_delta, Nova messageStop
+        inner = obj.get(key)
+        if type(inner) is dict:
+            for stop_key in _STOP_KEYS:
+                stop = inner.get(stop_key)
+                if type(stop) is str:
+                    return stop
+    for key in _STOP_LISTS:  # Mistral outputs, Titan results, OpenAI-style choices
+        items = obj.get(key)
+        if type(items) is list and items and type(items[-1]) is dict:
+            last = items[-1]
+            for stop_key in _STOP_KEYS:
+                stop = last.get(stop_key)
+                if type(stop) is str:
+                    return stop
     return None
 
 
