@@ -151,7 +151,6 @@ _ERROR_CLASSES: Final[dict[str, ErrorClass]] = {
 _STOP_ALIASES: Final[dict[str, str]] = {
     "length": "max_tokens",
     "max_tokens": "max_tokens",
-    "max_token": "max_tokens",
     "finish": "end_turn",
     "stop": "end_turn",
     "end_turn": "end_turn",
@@ -162,6 +161,7 @@ _STOP_KEYS: Final = ("stopReason", "stop_reason", "completionReason", "finish_re
 _STOP_WRAPPERS: Final = ("delta", "messageStop")
 _STOP_LISTS: Final = ("outputs", "results", "choices", "generations")
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
+_MAX_ENUM_LENGTH: Final = 40  # stop reasons and tiers are short enums
 _INVOCATION_METRICS: Final = "amazon-bedrock-invocationMetrics"
 _GUARDRAIL_ACTION: Final = "amazon-bedrock-guardrailAction"
 
@@ -174,6 +174,10 @@ class _Bad(Exception):
         self.reason = reason
 
 
+class _Skip(_Bad):
+    """Internal: an expected, harmless line that is not a record."""
+
+
 def error_class(code: str) -> ErrorClass:
     """The metric class of a bedrock-runtime error code (FACTS §1.2); OTHER when unknown."""
     return _ERROR_CLASSES.get(code.removesuffix("Exception"), ErrorClass.OTHER)
@@ -182,6 +186,8 @@ def error_class(code: str) -> ErrorClass:
 def normalise_stop_reason(value: str) -> str:
     """A provider's stop reason in the Converse vocabulary (`length` -> `max_tokens`, ...)."""
     lowered = value.lower()
+    if len(lowered) > _MAX_ENUM_LENGTH:
+        return "other"  # a model-controlled field: never carry free text into metrics or logs
     return _STOP_ALIASES.get(lowered, lowered)
 
 
@@ -273,7 +279,9 @@ def _tier(value: Any) -> str | None:
     # Converse answers `"serviceTier": {"type": "flex"}`; accept a bare string too.
     if type(value) is dict:
         value = value.get("type")
-    return value.lower() if type(value) is str and value else None
+    if type(value) is str and 0 < len(value) <= _MAX_ENUM_LENGTH:
+        return value.lower()
+    return None
 
 
 def _read_object_body(body: dict[str, Any], rec: InvocationRecord) -> None:
@@ -374,12 +382,6 @@ def _decode(message: str | bytes) -> Any:
         raise _Bad("not JSON") from None
 
 
-class _Skip(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecord:
     if type(doc) is not dict:
         raise _Bad("not a JSON object")
@@ -458,9 +460,9 @@ def parse_line(
     """
     try:
         return _build(_decode(message), timestamp_ms, application_key)
-    except _Bad as bad:
-        return Malformed(bad.reason)
     except _Skip as skip:
         return Skipped(skip.reason)
+    except _Bad as bad:
+        return Malformed(bad.reason)
     except Exception as err:  # never let one line break a batch
         return Malformed(f"unparseable ({type(err).__name__})")

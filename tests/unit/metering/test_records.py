@@ -144,6 +144,15 @@ def test_stream_stop_reasons_of_every_provider_shape(last_chunks: list[dict[str,
     assert (result.stop_reason, result.latency_ms, result.ttft_ms) == (stop, 900.0, 100.0)
 
 
+def test_free_text_in_a_stop_reason_is_not_carried_into_the_record() -> None:
+    record = load_event("metering/record-converse")
+    record["output"]["outputBodyJson"]["stopReason"] = f"{MARKER} " * 10
+    record["output"]["outputBodyJson"]["serviceTier"] = {"type": f"{MARKER} " * 10}
+    result = parse_line(json.dumps(record), timestamp_ms=0)
+    assert isinstance(result, InvocationRecord)
+    assert (result.stop_reason, result.service_tier) == ("other", None)
+
+
 # ---- cache tokens ---------------------------------------------------------------------------
 
 
