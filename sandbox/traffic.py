@@ -212,7 +212,7 @@ _SENTENCE_POOL_RNG = random.Random(20261126)
 _SENTENCES: Final[tuple[str, ...]] = tuple(
     " ".join(_SENTENCE_POOL_RNG.choice(_WORDS) for _ in range(_SENTENCE_POOL_RNG.randint(8, 22))).capitalize()
     + "."
-    for _ in range(400)
+    for _ in range(120)
 )
 
 
