@@ -67,7 +67,9 @@ class MeteringStack:
         batch = [{"timestamp": int(e["timestamp"]), "message": str(e["message"])} for e in events]
         if batch:
             self.logs.put_log_events(
-                logGroupName=self.invocation_log_group, logStreamName=self.invocation_log_stream, logEvents=batch
+                logGroupName=self.invocation_log_group,
+                logStreamName=self.invocation_log_stream,
+                logEvents=batch,
             )
 
     def function_output(self) -> list[str]:
@@ -78,18 +80,10 @@ class MeteringStack:
             lines.extend(event["message"] for event in page["events"])
         return lines
 
-    def batch_summaries(self) -> list[dict[str, Any]]:
-        """The function's "metered batch" log entries (counts only)."""
-        out = []
-        for line in self.function_output():
-            if line.startswith("{") and '"metered batch"' in line:
-                entry = json.loads(line)
-                if entry.get("message") == "metered batch":
-                    out.append(entry)
-        return out
 
-
-def deploy_metering(parameters: Mapping[str, Any] | None = None, *, region: str = "us-east-1") -> MeteringStack:
+def deploy_metering(
+    parameters: Mapping[str, Any] | None = None, *, region: str = "us-east-1"
+) -> MeteringStack:
     """Create the metering slice in the active moto account; `parameters` override template defaults."""
     import boto3
 
@@ -108,7 +102,11 @@ def deploy_metering(parameters: Mapping[str, Any] | None = None, *, region: str 
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
                 ],
             }
         ),
@@ -116,7 +114,9 @@ def deploy_metering(parameters: Mapping[str, Any] | None = None, *, region: str 
     name = f"{STACK_NAME}-InvocationMetrics"
     function_log_group = f"/aws/lambda/{name}"
     logs.create_log_group(logGroupName=function_log_group)
-    logs.put_retention_policy(logGroupName=function_log_group, retentionInDays=int(values["LogRetentionDays"]))
+    logs.put_retention_policy(
+        logGroupName=function_log_group, retentionInDays=int(values["LogRetentionDays"])
+    )
     fn = lam.create_function(
         FunctionName=name,
         Runtime=fn_globals["Runtime"],
