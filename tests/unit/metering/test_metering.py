@@ -8,7 +8,7 @@ import gzip
 import importlib.util
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -57,19 +57,20 @@ def load_handler_module(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleTy
         monkeypatch.setenv(name, value)
     path = ROOT / "functions" / "invocation_metrics" / "app.py"
     spec = importlib.util.spec_from_file_location("invocation_metrics_app_under_test", path)
-    assert spec and spec.loader
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.fixture
-def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[Handler]:
+def handler(monkeypatch: pytest.MonkeyPatch) -> Handler:
     module = load_handler_module(monkeypatch)
     context = LambdaContext(
         "invocation-metrics", "arn:aws:lambda:us-east-1:111122223333:function:invocation-metrics"
     )
-    yield lambda event: module.lambda_handler(event, context)
+    return lambda event: module.lambda_handler(event, context)
 
 
 def traffic(requests: int = 60, **knobs: Any) -> list[dict[str, Any]]:
