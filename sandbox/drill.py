@@ -163,10 +163,11 @@ def run_default(out: TextIO) -> DrillReport:
     out.write(f"\nper model, from the EMF the function printed (namespace {namespace}):\n\n")
     out.write(format_table(report.rows) + "\n\n")
     malformed = store.get(namespace, "MalformedRecords").sum
+    unpriced = store.get(namespace, "UnpricedRequests").sum
     out.write(
-        f"{report.totals('records')} records metered, {report.totals('duplicates')} duplicate deliveries dropped, "
-        f"{malformed:.0f} malformed and {report.totals('skipped')} set-up line(s) skipped, "
-        f"{store.get(namespace, 'UnpricedRequests').sum:.0f} unpriced; "
+        f"{report.totals('records')} records metered, {report.totals('duplicates')} duplicate deliveries "
+        f"dropped, {malformed:.0f} malformed and {report.totals('skipped')} set-up line(s) skipped, "
+        f"{unpriced:.0f} unpriced; "
         f"{store.documents} EMF documents; {report.seconds:.1f} s\n"
     )
     return report
