@@ -46,7 +46,7 @@ ENV = {
 }
 BATCHES = 12
 BATCH_SIZE = 500
-REPEATS = 5
+REPEATS = 9
 IMPORT_REPEATS = 7
 DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the benchmark
 
@@ -92,7 +92,9 @@ def deliveries() -> list[dict[str, Any]]:
 
 def handler_vs_floor() -> tuple[float, float, float, float]:
     module = load_handler()
-    context = LambdaContext("invocation-metrics", "arn:aws:lambda:us-east-1:111122223333:function:invocation-metrics")
+    context = LambdaContext(
+        "invocation-metrics", "arn:aws:lambda:us-east-1:111122223333:function:invocation-metrics"
+    )
     events = deliveries()
     summaries: list[dict[str, Any]] = []
 
@@ -107,15 +109,22 @@ def handler_vs_floor() -> tuple[float, float, float, float]:
             floor(event)
 
     run_handler()  # warm: caches, first-call costs a container pays once
-    handler_s = best_of(run_handler)
-    floor_s = best_of(run_floor)
+    # Interleaved, best of several: the machine is shared, and the minimum is the least disturbed run.
+    handler_s = floor_s = float("inf")
+    for _ in range(REPEATS):
+        handler_s = min(handler_s, best_of(run_handler, 1))
+        floor_s = min(floor_s, best_of(run_floor, 1))
     records = sum(s["records"] for s in summaries)
     emf_bytes = sum(s["emf_bytes"] for s in summaries)
     return handler_s, floor_s, emf_bytes / records, records / handler_s
 
 
 def _fresh_python(code: str) -> str:
-    env = {**os.environ, **ENV, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "core"), str(HANDLER.parent)])}
+    env = {
+        **os.environ,
+        **ENV,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "core"), str(HANDLER.parent)]),
+    }
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=HANDLER.parent
     ).stdout
@@ -178,18 +187,26 @@ def main() -> None:
     print("metering benchmark (sandbox/traffic.py: bodies 1-8 KB, 8 models, 6 applications, 3 % errors)\n")
     handler_s, floor_s, bytes_per_request, rate = handler_vs_floor()
     ratio = handler_s / floor_s
-    print(f"1. handler time / floor           {ratio:5.2f}   (target <= 1.5)  "
-          f"handler {handler_s * 1000:.0f} ms, floor {floor_s * 1000:.0f} ms for {BATCHES} x {BATCH_SIZE} records; "
-          f"{rate:,.0f} records/s")
-    print(f"2. EMF bytes per request          {bytes_per_request:5.1f}   (target <= 60)   500-record deliveries")
+    print(
+        f"1. handler time / floor           {ratio:5.2f}   (target <= 1.5)  "
+        f"handler {handler_s * 1000:.0f} ms, floor {floor_s * 1000:.0f} ms for {BATCHES} x {BATCH_SIZE} records; "
+        f"{rate:,.0f} records/s"
+    )
+    print(
+        f"2. EMF bytes per request          {bytes_per_request:5.1f}   (target <= 60)   500-record deliveries"
+    )
     handler_import = import_seconds("import app")
     boto3_import = import_seconds("import boto3")
-    print(f"3. import handler / import boto3  {handler_import / boto3_import:5.2f}   (target < 1.0)   "
-          f"handler module {handler_import * 1000:.0f} ms, boto3 {boto3_import * 1000:.0f} ms "
-          f"(min of {IMPORT_REPEATS} fresh interpreters each)")
+    print(
+        f"3. import handler / import boto3  {handler_import / boto3_import:5.2f}   (target < 1.0)   "
+        f"handler module {handler_import * 1000:.0f} ms, boto3 {boto3_import * 1000:.0f} ms "
+        f"(min of {IMPORT_REPEATS} fresh interpreters each)"
+    )
     peak, imported, count, raw = peak_memory_mb(Path(os.environ.get("TMPDIR", "/tmp")))
-    print(f"4. peak memory, 1 MB delivery     {peak:5.1f}   (target < 100)   MB peak RSS (VmHWM) of a fresh "
-          f"interpreter: {imported:.0f} MB after import, {count} records, {raw / 1e6:.1f} MB uncompressed")
+    print(
+        f"4. peak memory, 1 MB delivery     {peak:5.1f}   (target < 100)   MB peak RSS (VmHWM) of a fresh "
+        f"interpreter: {imported:.0f} MB after import, {count} records, {raw / 1e6:.1f} MB uncompressed"
+    )
 
 
 if __name__ == "__main__":

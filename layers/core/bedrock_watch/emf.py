@@ -58,11 +58,8 @@ class Series:
     samples: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in SAMPLED_METRICS})
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesKey:
-    minute_ms: int
-    model_id: str
-    application: str
+# (minute start ms, ModelId, Application): a plain tuple, hashed in C on the per-record hot path.
+SeriesKey = tuple[int, str, str]
 
 
 def minute_of(timestamp_ms: int) -> int:
@@ -116,8 +113,8 @@ class EmfWriter:
             for offset in range(0, len(names), MAX_METRICS_PER_DOCUMENT):
                 part = names[offset : offset + MAX_METRICS_PER_DOCUMENT]
                 document: dict[str, Any] = {"_aws": self._directive(timestamp_ms, part, _DIMENSIONS)}
-                document[DIMENSION_MODEL] = key.model_id
-                document[DIMENSION_APPLICATION] = key.application
+                document[DIMENSION_MODEL] = key[1]
+                document[DIMENSION_APPLICATION] = key[2]
                 for name in part:
                     document[name] = values[name]
                 yield document
@@ -138,8 +135,8 @@ class EmfWriter:
         out: list[dict[str, Any]] = []
         clamped = 0
         for key, figures in series.items():
-            timestamp = clamp_timestamp(key.minute_ms, now_ms)
-            clamped += timestamp != key.minute_ms
+            timestamp = clamp_timestamp(key[0], now_ms)
+            clamped += timestamp != key[0]
             out.extend(self.series_documents(key, figures, timestamp))
         for minute, count in malformed.items():
             timestamp = clamp_timestamp(minute, now_ms)

@@ -24,11 +24,11 @@ import orjson
 
 from bedrock_watch.config import env_int, env_json, env_str
 from bedrock_watch.contract import OTHER_APPLICATION, UNATTRIBUTED
-from bedrock_watch.emf import EmfWriter, Series, SeriesKey, minute_of
+from bedrock_watch.emf import MINUTE_MS, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 from bedrock_watch.pricing import PriceBook
 from bedrock_watch.profiles import ProfileResolver
-from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, ModelRef, parse_line
+from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_line
 
 GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # zlib's gzip mode: one member, faster than the gzip module
 APPLICATION_MAX_LENGTH: Final = 64
@@ -242,63 +242,71 @@ class Meter:
         summary.emf_bytes = len(emf)
         return MeteringResult(emf, summary)
 
-    def _resolve(self, model: ModelRef) -> ModelRef:
-        if model.kind is ModelKind.APPLICATION_PROFILE:
-            return self.resolver.resolve(model)
-        return model
-
     def _add(self, record: InvocationRecord, batch: _Batch) -> None:
-        """Add one record to its series unless it repeats a request id already in the batch."""
-        if record.request_id:
-            if record.request_id in batch.seen:
+        """Add one record to its series unless it repeats a request id already in the batch.
+
+        The hot path of the function (once per record): plain tuples as keys, no work for
+        figures that are zero, no per-record function calls beyond pricing.
+        """
+        request_id = record.request_id
+        if request_id:
+            if request_id in batch.seen:
                 batch.summary.duplicates += 1
                 return
-            batch.seen.add(record.request_id)
+            batch.seen.add(request_id)
         batch.summary.records += 1
-        series = batch.series
-        model = self._resolve(record.model)
-        series_key = SeriesKey(
-            minute_of(record.timestamp_ms), model.base_id, self.applications(record.application)
-        )
-        figures = series.get(series_key)
+        model = record.model
+        if model.kind is ModelKind.APPLICATION_PROFILE:
+            model = self.resolver.resolve(model)
+        timestamp = record.timestamp_ms
+        key = (timestamp - timestamp % MINUTE_MS, model.base_id, self.applications(record.application))
+        figures = batch.series.get(key)
         if figures is None:
-            figures = series[series_key] = Series()
+            figures = batch.series[key] = Series()
         sums = figures.sums
         sums["Requests"] += 1
         if record.error_code is not None:
+            # Failed requests carry no bodies and are not billed: count the error and its class.
             sums["Errors"] += 1
             if record.error_class is not None:
                 sums[record.error_class.value] += 1
+            if record.input_tokens or record.output_tokens:
+                sums["InputTokens"] += record.input_tokens
+                sums["OutputTokens"] += record.output_tokens
+                sums["TotalTokens"] += record.input_tokens + record.output_tokens
+            cost = self.price_book.cost(record, model)
+            if cost:
+                sums["CostUSD"] += cost
+            return
         sums["InputTokens"] += record.input_tokens
-        sums["CacheReadInputTokens"] += record.cache_read_tokens
-        sums["CacheWriteInputTokens"] += record.cache_write_tokens
         sums["OutputTokens"] += record.output_tokens
-        sums["TotalTokens"] += record.total_tokens
-        if record.stop_reason == "max_tokens":
+        total = record.input_tokens + record.output_tokens
+        if record.cache_read_tokens:
+            sums["CacheReadInputTokens"] += record.cache_read_tokens
+            total += record.cache_read_tokens
+        if record.cache_write_tokens:
+            sums["CacheWriteInputTokens"] += record.cache_write_tokens
+            total += record.cache_write_tokens
+        sums["TotalTokens"] += total
+        stop = record.stop_reason
+        if stop == "max_tokens":
             sums["TruncatedResponses"] += 1
-        if record.guardrail_intervened or record.stop_reason in GUARDRAIL_STOP_REASONS:
+        if record.guardrail_intervened or stop in GUARDRAIL_STOP_REASONS:
             sums["GuardrailInterventions"] += 1
         cost = self.price_book.cost(record, model)
         if cost is None:
-            if record.error_code is None:
-                sums["UnpricedRequests"] += 1
-                batch.summary.unpriced += 1
+            sums["UnpricedRequests"] += 1
+            batch.summary.unpriced += 1
         else:
             sums["CostUSD"] += cost
         latency = record.latency_ms
+        ttft = record.ttft_ms
+        if ttft is not None:
+            # Whole milliseconds as ints: `812` instead of `812.0` is two bytes less per sample.
+            figures.samples["TimeToFirstToken"].append(int(ttft) if ttft == int(ttft) else ttft)
         if latency is not None:
             samples = figures.samples
-            samples["Latency"].append(_compact(latency))
-            ttft = record.ttft_ms
-            if ttft is not None:
-                samples["TimeToFirstToken"].append(_compact(ttft))
+            samples["Latency"].append(int(latency) if latency == int(latency) else latency)
             generating_ms = latency - ttft if ttft is not None and ttft < latency else latency
             if record.output_tokens and generating_ms > 0:
                 samples["OutputTokensPerSecond"].append(round(record.output_tokens * 1000 / generating_ms, 1))
-        elif record.ttft_ms is not None:
-            figures.samples["TimeToFirstToken"].append(_compact(record.ttft_ms))
-
-
-def _compact(value: float) -> float:
-    """Whole milliseconds as ints: `812` instead of `812.0` is two bytes less per sample."""
-    return int(value) if value == int(value) else value
