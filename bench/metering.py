@@ -8,7 +8,7 @@
 4. peak memory for a 1 MB delivery: peak resident set (VmHWM) of a fresh interpreter that imports
    the handler and meters the delivery (the whole process, as Lambda counts it). Target < 100 MB.
 
-Traffic comes from sandbox/traffic.py: bodies 1–8 KB, eight models (geo, global, in-region and an
+Traffic comes from sandbox/traffic.py: bodies 1-8 KB, eight models (geo, global, in-region and an
 application profile), six applications, 3 % errors, a 500-record delivery spanning 30 seconds.
 """
 
@@ -189,8 +189,8 @@ def main() -> None:
     ratio = handler_s / floor_s
     print(
         f"1. handler time / floor           {ratio:5.2f}   (target <= 1.5)  "
-        f"handler {handler_s * 1000:.0f} ms, floor {floor_s * 1000:.0f} ms for {BATCHES} x {BATCH_SIZE} records; "
-        f"{rate:,.0f} records/s"
+        f"handler {handler_s * 1000:.0f} ms, floor {floor_s * 1000:.0f} ms "
+        f"for {BATCHES} x {BATCH_SIZE} records; {rate:,.0f} records/s"
     )
     print(
         f"2. EMF bytes per request          {bytes_per_request:5.1f}   (target <= 60)   500-record deliveries"
