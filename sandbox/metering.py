@@ -11,6 +11,7 @@ active moto mock with in-process Lambdas (tests: the `aws` fixture).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,18 @@ class MeteringStack:
         return lines
 
 
+def forget_powertools_logger(service: str) -> None:
+    """Own small shim: Powertools configures the `logging` logger of a service once per process and
+    keeps the stream it found (sys.stdout at that moment). Under the in-process Lambda shim that is
+    the first invocation's capture buffer, so a later "container" (a new deployment, a new test)
+    would log into a dead buffer. Forgetting it gives each deployment a cold start's logging."""
+    service_logger = logging.getLogger(service)
+    service_logger.handlers.clear()
+    for attribute in ("init", "powertools_handler"):
+        if hasattr(service_logger, attribute):
+            delattr(service_logger, attribute)
+
+
 def deploy_metering(
     parameters: Mapping[str, Any] | None = None, *, region: str = "us-east-1"
 ) -> MeteringStack:
@@ -113,6 +126,8 @@ def deploy_metering(
     )["Role"]["Arn"]
     name = f"{STACK_NAME}-InvocationMetrics"
     function_log_group = f"/aws/lambda/{name}"
+    environment = function_environment(FUNCTION_RESOURCE, values)
+    forget_powertools_logger(environment["POWERTOOLS_SERVICE_NAME"])
     logs.create_log_group(logGroupName=function_log_group)
     logs.put_retention_policy(
         logGroupName=function_log_group, retentionInDays=int(values["LogRetentionDays"])
@@ -126,7 +141,7 @@ def deploy_metering(
         Code={"ZipFile": zip_directory(ROOT / props["CodeUri"])},
         Timeout=int(props.get("Timeout", fn_globals["Timeout"])),
         MemorySize=int(props.get("MemorySize", fn_globals["MemorySize"])),
-        Environment={"Variables": function_environment(FUNCTION_RESOURCE, values)},
+        Environment={"Variables": environment},
     )
     log_group = _resolve(subscription["LogGroupName"], values)
     stream = "aws/bedrock/modelinvocations"

@@ -29,18 +29,25 @@ DEMO = TrafficProfile(
 )
 
 
-def main() -> None:
+def demo_lines() -> bytes:
+    """The file's content, uncompressed: one JSON log event per line."""
     events = generate(DEMO)
     # A record cut short (what a broken forwarder produces): counted as malformed, never fatal.
     middle = len(events) // 2
     events.insert(middle, {**events[middle], "message": events[middle]["message"][:300]})
+    return b"".join(orjson.dumps(event) + b"\n" for event in events)
+
+
+def main() -> None:
+    lines = demo_lines()
     buf = io.BytesIO()
     # mtime=0: the gzip header would otherwise change the bytes on every run.
     with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0) as gz:
-        for event in events:
-            gz.write(orjson.dumps(event) + b"\n")
+        gz.write(lines)
     OUT.write_bytes(buf.getvalue())
-    print(f"wrote {OUT.relative_to(OUT.parents[2])}: {len(events)} events, {len(buf.getvalue())} bytes")
+    print(
+        f"wrote {OUT.relative_to(OUT.parents[2])}: {lines.count(b'\n')} events, {len(buf.getvalue())} bytes"
+    )
 
 
 if __name__ == "__main__":

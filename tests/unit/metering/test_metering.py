@@ -7,7 +7,9 @@ import base64
 import gzip
 import importlib.util
 import json
-import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -18,6 +20,7 @@ from bedrock_watch.errors import ConfigurationError
 from bedrock_watch.metering import EnvelopeError, MeteringSettings, decode_envelope
 from sandbox.emf_reader import emf_documents, read_emf
 from sandbox.events import load_event
+from sandbox.metering import forget_powertools_logger
 from sandbox.shims import LambdaContext
 from sandbox.template import ROOT
 from sandbox.traffic import (
@@ -46,13 +49,7 @@ ENV = {
 
 def load_handler_module(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
     """A fresh copy of functions/invocation_metrics/app.py, imported with `env` (a cold start)."""
-    # Powertools configures the `logging` logger of a service once per process and reuses it,
-    # stream included: forget it so this cold start logs to the current (captured) stdout.
-    service_logger = logging.getLogger(ENV["POWERTOOLS_SERVICE_NAME"])
-    service_logger.handlers.clear()
-    for attribute in ("init", "powertools_handler"):
-        if hasattr(service_logger, attribute):
-            delattr(service_logger, attribute)
+    forget_powertools_logger(ENV["POWERTOOLS_SERVICE_NAME"])  # log to this test's captured stdout
     for name, value in {**ENV, **env}.items():
         monkeypatch.setenv(name, value)
     path = ROOT / "functions" / "invocation_metrics" / "app.py"
@@ -265,3 +262,17 @@ def test_settings_errors_name_the_variable() -> None:
     with pytest.raises(ConfigurationError, match="MAX_APPLICATIONS"):
         MeteringSettings.from_env({"MAX_APPLICATIONS": "0"})
     assert MeteringSettings.from_env({}).namespace == "BedrockWatch"
+
+
+def test_importing_the_handler_does_not_import_boto3() -> None:
+    # Cold start: boto3 (and botocore's client machinery) load only when a profile ARN needs resolving
+    code = "import sys, app; print(sorted(m for m in sys.modules if m.startswith(('boto3', 'botocore.'))))"
+    env = {
+        **os.environ,
+        **ENV,
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "layers" / "core"), str(ROOT / "functions" / "invocation_metrics")]
+        ),
+    }
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert result.stdout.strip() == "[]"
