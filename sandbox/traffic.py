@@ -227,6 +227,18 @@ def _text(rng: random.Random, chars: int, marker: str) -> str:
     return " ".join(parts)
 
 
+def _pieces(text: str, count: int) -> list[str]:
+    """`text` in about `count` stream deltas, cut at spaces so words (and the marker) stay whole."""
+    step = max(1, len(text) // count)
+    pieces, start = [], 0
+    while start < len(text):
+        cut = text.find(" ", start + step)
+        end = len(text) if cut == -1 else cut + 1
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
 def _pick(rng: random.Random, weights: Mapping[str, float]) -> str:
     names = list(weights)
     return rng.choices(names, weights=[weights[n] for n in names])[0]
@@ -343,14 +355,9 @@ def _anthropic_bodies(
         },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
     ]
-    step = max(1, len(c.response) // rng.randint(3, 8))
-    for offset in range(0, len(c.response), step):
+    for piece in _pieces(c.response, rng.randint(3, 8)):
         chunks.append(
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "text_delta", "text": c.response[offset : offset + step]},
-            }
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
         )
     chunks += [
         {"type": "content_block_stop", "index": 0},
@@ -393,11 +400,12 @@ def _nova_bodies(c: _Call, max_tokens: int, rng: random.Random) -> tuple[dict[st
             "stopReason": c.stop,
             "usage": usage,
         }
-    half = len(c.response) // 2
     return request, [
         {"messageStart": {"role": "assistant"}},
-        {"contentBlockDelta": {"delta": {"text": c.response[:half]}, "contentBlockIndex": 0}},
-        {"contentBlockDelta": {"delta": {"text": c.response[half:]}, "contentBlockIndex": 0}},
+        *(
+            {"contentBlockDelta": {"delta": {"text": p}, "contentBlockIndex": 0}}
+            for p in _pieces(c.response, 2)
+        ),
         {"contentBlockStop": {"contentBlockIndex": 0}},
         {"messageStop": {"stopReason": c.stop}},
         {
