@@ -104,12 +104,16 @@ class ProfileResolver:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if static_map is not None and not isinstance(static_map, Mapping):
+            raise ConfigurationError("InferenceProfileMap must be a JSON object of profile ARN -> model id")
         self._static = dict(static_map or {})
         for arn, model_id in self._static.items():
-            if not isinstance(arn, str) or not isinstance(model_id, str) or not model_id:
+            if not isinstance(arn, str) or ":application-inference-profile/" not in arn:
                 raise ConfigurationError(
-                    f"InferenceProfileMap entry {arn!r} must map a profile ARN to a model id string"
+                    f"InferenceProfileMap key {arn!r} is not an application inference profile ARN"
                 )
+            if not isinstance(model_id, str) or not model_id:
+                raise ConfigurationError(f"InferenceProfileMap entry {arn!r} must map to a model id string")
         self._client = client
         self._clients: dict[str | None, Any] = {}
         self._resolved: dict[str, ModelRef] = {}

@@ -151,14 +151,17 @@ _ERROR_CLASSES: Final[dict[str, ErrorClass]] = {
 _STOP_ALIASES: Final[dict[str, str]] = {
     "length": "max_tokens",
     "max_tokens": "max_tokens",
-    "max_token": "max_tokens",
     "finish": "end_turn",
     "stop": "end_turn",
     "end_turn": "end_turn",
     "complete": "end_turn",
     "content_filter": "content_filtered",
 }
+_STOP_KEYS: Final = ("stopReason", "stop_reason", "completionReason", "finish_reason")
+_STOP_WRAPPERS: Final = ("delta", "messageStop")
+_STOP_LISTS: Final = ("outputs", "results", "choices", "generations")
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
+_MAX_ENUM_LENGTH: Final = 40  # stop reasons and tiers are short enums
 _INVOCATION_METRICS: Final = "amazon-bedrock-invocationMetrics"
 _GUARDRAIL_ACTION: Final = "amazon-bedrock-guardrailAction"
 
@@ -171,6 +174,10 @@ class _Bad(Exception):
         self.reason = reason
 
 
+class _Skip(_Bad):
+    """Internal: an expected, harmless line that is not a record."""
+
+
 def error_class(code: str) -> ErrorClass:
     """The metric class of a bedrock-runtime error code (FACTS §1.2); OTHER when unknown."""
     return _ERROR_CLASSES.get(code.removesuffix("Exception"), ErrorClass.OTHER)
@@ -179,6 +186,8 @@ def error_class(code: str) -> ErrorClass:
 def normalise_stop_reason(value: str) -> str:
     """A provider's stop reason in the Converse vocabulary (`length` -> `max_tokens`, ...)."""
     lowered = value.lower()
+    if len(lowered) > _MAX_ENUM_LENGTH:
+        return "other"  # a model-controlled field: never carry free text into metrics or logs
     return _STOP_ALIASES.get(lowered, lowered)
 
 
@@ -270,15 +279,15 @@ def _tier(value: Any) -> str | None:
     # Converse answers `"serviceTier": {"type": "flex"}`; accept a bare string too.
     if type(value) is dict:
         value = value.get("type")
-    return value.lower() if type(value) is str and value else None
+    if type(value) is str and 0 < len(value) <= _MAX_ENUM_LENGTH:
+        return value.lower()
+    return None
 
 
 def _read_object_body(body: dict[str, Any], rec: InvocationRecord) -> None:
     """Converse/ConverseStream bodies and InvokeModel bodies (one JSON object)."""
-    stop = body.get("stopReason")  # Converse, Nova-native
-    if stop is None:
-        stop = body.get("stop_reason")  # Anthropic, Llama
-    if type(stop) is str:
+    stop = _stop_reason_of(body)
+    if stop is not None:
         rec.stop_reason = normalise_stop_reason(stop)
     metrics = body.get("metrics")
     if type(metrics) is dict:
@@ -325,7 +334,7 @@ def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
         if chunk.get(_GUARDRAIL_ACTION) == "INTERVENED":
             rec.guardrail_intervened = True
         if need_stop:
-            stop = _chunk_stop_reason(chunk)
+            stop = _stop_reason_of(chunk)
             if stop is not None:
                 rec.stop_reason = normalise_stop_reason(stop)
                 need_stop = False
@@ -333,26 +342,27 @@ def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
             break
 
 
-def _chunk_stop_reason(chunk: dict[str, Any]) -> str | None:
-    delta = chunk.get("delta")  # Anthropic message_delta
-    if type(delta) is dict:
-        stop = delta.get("stop_reason")
+def _stop_reason_of(obj: dict[str, Any]) -> str | None:
+    """The stop reason of a body or stream chunk, whatever the provider's shape."""
+    for key in _STOP_KEYS:  # Converse/Nova, Anthropic/Llama, Titan stream, Cohere
+        stop = obj.get(key)
         if type(stop) is str:
             return stop
-    for key in ("stop_reason", "completionReason"):  # Llama, Titan
-        stop = chunk.get(key)
-        if type(stop) is str:
-            return stop
-    message_stop = chunk.get("messageStop")  # Nova-native stream
-    if type(message_stop) is dict:
-        stop = message_stop.get("stopReason")
-        if type(stop) is str:
-            return stop
-    outputs = chunk.get("outputs")  # Mistral
-    if type(outputs) is list and outputs and type(outputs[-1]) is dict:
-        stop = outputs[-1].get("stop_reason")
-        if type(stop) is str:
-            return stop
+    for key in _STOP_WRAPPERS:  # Anthropic message_delta, Nova messageStop
+        inner = obj.get(key)
+        if type(inner) is dict:
+            for stop_key in _STOP_KEYS:
+                stop = inner.get(stop_key)
+                if type(stop) is str:
+                    return stop
+    for key in _STOP_LISTS:  # Mistral outputs, Titan results, OpenAI-style choices
+        items = obj.get(key)
+        if type(items) is list and items and type(items[-1]) is dict:
+            last = items[-1]
+            for stop_key in _STOP_KEYS:
+                stop = last.get(stop_key)
+                if type(stop) is str:
+                    return stop
     return None
 
 
@@ -370,12 +380,6 @@ def _decode(message: str | bytes) -> Any:
         if "end of data" in str(err):
             raise _Bad("truncated JSON") from None
         raise _Bad("not JSON") from None
-
-
-class _Skip(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecord:
@@ -456,9 +460,9 @@ def parse_line(
     """
     try:
         return _build(_decode(message), timestamp_ms, application_key)
-    except _Bad as bad:
-        return Malformed(bad.reason)
     except _Skip as skip:
         return Skipped(skip.reason)
+    except _Bad as bad:
+        return Malformed(bad.reason)
     except Exception as err:  # never let one line break a batch
         return Malformed(f"unparseable ({type(err).__name__})")

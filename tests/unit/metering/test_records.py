@@ -100,6 +100,59 @@ def test_stream_record_takes_latency_and_ttft_from_invocation_metrics_and_stop_f
     assert (record.input_tokens, record.output_tokens) == (1840, 322)
 
 
+@pytest.mark.parametrize(
+    ("body", "stop"),
+    [
+        ({"results": [{"tokenCount": 9, "outputText": MARKER, "completionReason": "LENGTH"}]}, "max_tokens"),
+        ({"results": [{"tokenCount": 9, "outputText": MARKER, "completionReason": "FINISH"}]}, "end_turn"),
+        ({"outputs": [{"text": MARKER, "stop_reason": "length"}]}, "max_tokens"),
+        ({"text": MARKER, "finish_reason": "MAX_TOKENS"}, "max_tokens"),
+        ({"choices": [{"message": {"content": MARKER}, "finish_reason": "length"}]}, "max_tokens"),
+        ({"output": {"message": {"content": [{"text": MARKER}]}}, "stopReason": "end_turn"}, "end_turn"),
+        ({"completion": MARKER, "stop_reason": "stop_sequence"}, "stop_sequence"),
+        ({"outputText": MARKER, "completionReason": "CONTENT_FILTERED"}, "content_filtered"),
+    ],
+)
+def test_invoke_model_stop_reasons_of_every_provider_shape(body: dict[str, Any], stop: str) -> None:
+    record = load_event("metering/record-invoke-model")
+    record["output"]["outputBodyJson"] = body
+    result = parse_line(json.dumps(record), timestamp_ms=0)
+    assert isinstance(result, InvocationRecord)
+    assert result.stop_reason == stop
+    assert result.guardrail_intervened == (stop == "content_filtered")
+
+
+@pytest.mark.parametrize(
+    ("last_chunks", "stop"),
+    [
+        ([{"generation": MARKER, "stop_reason": "length"}], "max_tokens"),  # Llama
+        ([{"outputText": MARKER, "completionReason": "FINISH"}], "end_turn"),  # Titan
+        ([{"messageStop": {"stopReason": "max_tokens"}}, {"metadata": {"usage": {}}}], "max_tokens"),  # Nova
+        ([{"outputs": [{"text": MARKER, "stop_reason": "length"}]}], "max_tokens"),  # Mistral
+    ],
+)
+def test_stream_stop_reasons_of_every_provider_shape(last_chunks: list[dict[str, Any]], stop: str) -> None:
+    record = load_event("metering/record-invoke-model-stream")
+    metrics = {"invocationLatency": 900, "firstByteLatency": 100}
+    record["output"]["outputBodyJson"] = [
+        {"generation": MARKER},
+        *last_chunks[:-1],
+        {**last_chunks[-1], "amazon-bedrock-invocationMetrics": metrics},
+    ]
+    result = parse_line(json.dumps(record), timestamp_ms=0)
+    assert isinstance(result, InvocationRecord)
+    assert (result.stop_reason, result.latency_ms, result.ttft_ms) == (stop, 900.0, 100.0)
+
+
+def test_free_text_in_a_stop_reason_is_not_carried_into_the_record() -> None:
+    record = load_event("metering/record-converse")
+    record["output"]["outputBodyJson"]["stopReason"] = f"{MARKER} " * 10
+    record["output"]["outputBodyJson"]["serviceTier"] = {"type": f"{MARKER} " * 10}
+    result = parse_line(json.dumps(record), timestamp_ms=0)
+    assert isinstance(result, InvocationRecord)
+    assert (result.stop_reason, result.service_tier) == ("other", None)
+
+
 # ---- cache tokens ---------------------------------------------------------------------------
 
 
