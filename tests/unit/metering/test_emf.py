@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bedrock_watch import emf
 from bedrock_watch.contract import DIMENSION_SETS, METERING_METRICS
-from bedrock_watch.emf import MAX_AGE_MS
-from bedrock_watch.metering import Meter
+from bedrock_watch.emf import MAX_AGE_MS, EmfWriter
+from bedrock_watch.metering import Meter, MeteringSettings
+from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.records import ErrorClass
 from sandbox.emf_reader import emf_documents, read_emf
-from tests.unit.metering.conftest import MINUTE, NOW, failed, record
+from tests.unit.metering.conftest import MINUTE, NOW, FlatPrices, failed, record
 
 NS = "BedrockWatch"
 
@@ -193,3 +198,65 @@ def test_emf_bytes_per_request_stay_small_when_requests_share_a_series(
     # Then one document per pair, and the EMF costs well under 60 bytes a request
     assert result.summary.emf_bytes / 400 < 60
     assert result.summary.documents == 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["vendor.a", "vendor.b", "vendor.c"]),
+            st.sampled_from(["x", "y", None]),
+            st.integers(0, 4),  # minute offset
+            st.integers(0, 10**6),  # input tokens
+            st.integers(0, 10**5),  # output tokens
+            st.none() | st.integers(1, 120_000),  # latency ms
+            st.booleans(),  # failed
+        ),
+        max_size=320,
+    )
+)
+def test_any_batch_roundtrips_to_exact_sums_and_sample_counts(rows: list[tuple[object, ...]]) -> None:
+    meter = Meter(MeteringSettings(), FlatPrices(), ProfileResolver({}))  # type: ignore[arg-type]
+    records = []
+    for model_id, app, minute, tokens_in, tokens_out, latency, failed_call in rows:
+        fields: dict[str, Any] = {"timestamp_ms": NOW - int(str(minute)) * MINUTE}
+        if failed_call:
+            records.append(failed("ThrottlingException", ErrorClass.THROTTLE, **fields))
+        else:
+            records.append(
+                record(
+                    str(model_id),
+                    app if app is None else str(app),
+                    input_tokens=tokens_in,
+                    output_tokens=tokens_out,
+                    latency_ms=latency,
+                    **fields,
+                )
+            )
+    store = read_emf([meter.meter_records(records, now_ms=NOW).emf])  # raises on any EMF limit
+    assert store.get(NS, "Requests").sum == len(records)
+    for model_id in ("vendor.a", "vendor.b", "vendor.c"):
+        mine = [r for r in records if r.model.base_id == model_id]
+        assert store.get(NS, "Requests", ModelId=model_id).sum == len(mine)
+        assert store.get(NS, "InputTokens", ModelId=model_id).sum == sum(r.input_tokens for r in mine)
+        assert store.get(NS, "Errors", ModelId=model_id).sum == sum(r.error_code is not None for r in mine)
+        assert len(store.get(NS, "Latency", ModelId=model_id).values) == sum(
+            r.latency_ms is not None for r in mine
+        )
+    for app in ("x", "y", None):
+        mine = [r for r in records if r.application == app]
+        name = app or "unattributed"
+        assert store.get(NS, "OutputTokens", Application=name).sum == sum(r.output_tokens for r in mine)
+
+
+def test_documents_past_100_metrics_are_split_not_truncated(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a (hypothetical) contract of 150 summed metrics, all non-zero in one series
+    names = [f"Metric{i}" for i in range(150)]
+    monkeypatch.setattr(emf, "_DEFINITIONS", {n: {"Name": n, "Unit": "Count"} for n in names})
+    series = emf.Series(sums=dict.fromkeys(names, 2), samples={})
+    # When it is written
+    documents = list(emf.EmfWriter(NS).series_documents((NOW, "m", "a"), series, NOW))
+    # Then two documents carry 100 and 50 metrics, each metric exactly once
+    assert [len(d["_aws"]["CloudWatchMetrics"][0]["Metrics"]) for d in documents] == [100, 50]
+    store = read_emf([EmfWriter.render(documents)])
+    assert all(store.get(NS, n).sum == 2 for n in names)
