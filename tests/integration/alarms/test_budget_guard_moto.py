@@ -17,11 +17,13 @@ import pytest
 
 from bedrock_watch.budgets import BudgetGuardSettings, Budgets, guard_budgets
 from bedrock_watch.contract import BUDGET_METRICS
+from sandbox.events import load_event
 
 pytestmark = pytest.mark.integration
 
 NAMESPACE = "BedrockWatch"
-NOW = datetime(2026, 11, 3, 10, 20, tzinfo=UTC)  # 58h20m into November (720 h)
+# events/alarms/budget_guard_at.json asks for this moment: 58h20m into November (720 h).
+NOW = datetime(2026, 11, 3, 10, 20, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -127,7 +129,9 @@ def test_handler_publishes_the_budget_metrics_as_emf(
     context = mock.Mock(function_name="budget_guard", aws_request_id="r1", memory_limit_in_mb=128)
     context.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:budget_guard"
 
-    result = app.lambda_handler({"now": NOW.isoformat()}, context)
+    event = load_event("alarms/budget_guard_at")
+    assert datetime.fromisoformat(event["now"]) == NOW
+    result = app.lambda_handler(event, context)
 
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     emf = [d for d in documents if "CloudWatchMetrics" in d["_aws"]]
@@ -137,6 +141,27 @@ def test_handler_publishes_the_budget_metrics_as_emf(
     assert emf[1]["Application"] == "chat"
     assert emf[1]["BudgetUtilization"] == pytest.approx(87.0)
     assert result["scopes"][1]["application"] == "chat"
+
+
+def test_a_scheduled_run_without_input_uses_the_current_time(
+    cloudwatch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = load_handler(monkeypatch, METRICS_NAMESPACE=NAMESPACE, MONTHLY_BUDGET_USD="1000")
+    context = mock.Mock(function_name="budget_guard", aws_request_id="r2", memory_limit_in_mb=128)
+    context.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:budget_guard"
+    before = datetime.now(UTC)
+
+    result = app.lambda_handler(load_event("alarms/budget_guard_scheduled"), context)
+
+    assert datetime.fromisoformat(result["now"]) >= before
+    assert result["scopes"] == [
+        {
+            "application": None,
+            "month_to_date_usd": 0,
+            "utilization_percent": 0.0,
+            "projected_month_end_usd": 0.0,
+        }
+    ]
 
 
 def test_a_zero_budget_fails_the_first_invocation_with_a_clear_message(
