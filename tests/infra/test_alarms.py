@@ -549,11 +549,9 @@ def test_budget_guard_runs_on_a_scheduler_schedule_with_least_privilege() -> Non
     function = expanded_resources()["BudgetGuardFunction"]["Properties"]
     assert parameter_defaults()["BudgetGuardSchedule"] == "rate(15 minutes)"
     [event] = function["Events"].values()
-    assert event == {
-        "Type": "ScheduleV2",
-        "Properties": event["Properties"] | {"ScheduleExpression": {"Ref": "BudgetGuardSchedule"}},
-    }
-    assert function["Environment"]["Variables"] | {} == {
+    assert event["Type"] == "ScheduleV2"
+    assert event["Properties"]["ScheduleExpression"] == {"Ref": "BudgetGuardSchedule"}
+    assert function["Environment"]["Variables"] == {
         "POWERTOOLS_SERVICE_NAME": "budget_guard",
         "METRICS_NAMESPACE": NAMESPACE,
         "MONTHLY_BUDGET_USD": {"Ref": "MonthlyBudgetUSD"},

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bedrock_watch.budgets import (
     BudgetGuardSettings,
@@ -187,3 +189,20 @@ def test_bad_budgets_fail_with_a_message_naming_the_setting(
 def test_a_missing_monthly_budget_names_the_variable() -> None:
     with pytest.raises(ConfigurationError, match="MONTHLY_BUDGET_USD is required"):
         BudgetGuardSettings.from_env({"METRICS_NAMESPACE": "BW"})
+
+
+# ---------------------------------------------------------------------------- properties
+
+_SPEND = st.lists(st.tuples(st.integers(0, 743), st.floats(0, 1e4, allow_nan=False)), max_size=60)
+
+
+@given(spend=_SPEND, minutes=st.integers(1, 31 * 24 * 60 - 1))
+def test_projection_is_never_below_spend_and_the_rate_never_exceeds_spend_over_six_hours(
+    spend: list[tuple[int, float]], minutes: int
+) -> None:
+    start = utc(2026, 1, 1)
+    now = start + timedelta(minutes=minutes)
+    status = assess([(start + timedelta(hours=h), usd) for h, usd in spend], 100.0, now)
+    assert status.projected_month_end_usd >= status.month_to_date_usd - 1e-6
+    # whatever the spend pattern, the rate is bounded by what was spent over the minimum window
+    assert status.burn_rate_usd_per_hour <= status.month_to_date_usd / 6 + 1e-6
