@@ -570,3 +570,17 @@ def test_budgets_are_validated_at_deployment_where_cloudformation_can() -> None:
         assert pattern.fullmatch(good), good
     for bad in ['{"chat": "500"}', '{"chat": 500,}', "[500]", '{"chat": -5}', "chat=500", ""]:
         assert not pattern.fullmatch(bad), bad
+
+
+def test_monitored_model_entries_are_checked_at_deployment() -> None:
+    spec = load_template()["Parameters"]["MonitoredModels"]
+    pattern = re.compile(spec["AllowedPattern"])
+    assert all(pattern.fullmatch(entry) for entry in spec["Default"].split(","))
+    for bad in [
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "model=chat",
+        "model=chat=0",
+        "model==1000",
+        "m=chat=1e6",
+    ]:
+        assert not pattern.fullmatch(bad), bad
