@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -62,20 +62,21 @@ class EscalationSettings:
     retention_days: int
 
     @classmethod
-    def from_env(cls) -> EscalationSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EscalationSettings:
         """Read once at cold start; ConfigurationError names a missing variable."""
+        e = environ
         return cls(
-            table_name=env_str("INCIDENTS_TABLE"),
-            topic_arn=env_str("ESCALATION_TOPIC_ARN"),
-            channel_secret_id=env_str("CHANNEL_SECRET_ARN"),
-            link_secret_id=env_str("LINK_SIGNING_SECRET_ARN"),
-            ack_url=env_str("ACK_URL", ""),
-            policy_document=env_str("ESCALATION_POLICY", "default"),
-            dashboard_name=env_str("DASHBOARD_NAME", ""),
-            runbook_base_url=env_str("RUNBOOK_BASE_URL", ""),
-            metrics_namespace=env_str("METRICS_NAMESPACE", "BedrockWatch"),
-            link_ttl_seconds=env_int("ACK_LINK_TTL_HOURS", 24, minimum=1) * 3600,
-            retention_days=env_int("INCIDENT_RETENTION_DAYS", 90, minimum=1),
+            table_name=env_str("INCIDENTS_TABLE", environ=e),
+            topic_arn=env_str("ESCALATION_TOPIC_ARN", environ=e),
+            channel_secret_id=env_str("CHANNEL_SECRET_ARN", environ=e),
+            link_secret_id=env_str("LINK_SIGNING_SECRET_ARN", environ=e),
+            ack_url=env_str("ACK_URL", "", environ=e),
+            policy_document=env_str("ESCALATION_POLICY", "default", environ=e),
+            dashboard_name=env_str("DASHBOARD_NAME", "", environ=e),
+            runbook_base_url=env_str("RUNBOOK_BASE_URL", "", environ=e),
+            metrics_namespace=env_str("METRICS_NAMESPACE", "BedrockWatch", environ=e),
+            link_ttl_seconds=env_int("ACK_LINK_TTL_HOURS", 24, minimum=1, environ=e) * 3600,
+            retention_days=env_int("INCIDENT_RETENTION_DAYS", 90, minimum=1, environ=e),
         )
 
 
