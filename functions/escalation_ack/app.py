@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bedrock_watch import ackweb, webhooks
 from bedrock_watch.channels.registry import signing_secret
 from bedrock_watch.escalation import build
+from bedrock_watch.incidents import IncidentNotFound
 from bedrock_watch.signing import InvalidSignature
 
 logger = Logger()
@@ -38,6 +39,11 @@ def _vendor_secret(vendor: str, key: str) -> str:
 @app.exception_handler(InvalidSignature)
 def refused(err: InvalidSignature) -> Response[str]:
     return _html(403, "Acknowledgement refused", str(err))
+
+
+@app.exception_handler(IncidentNotFound)
+def unknown_incident(err: IncidentNotFound) -> Response[str]:
+    return _html(404, "No such incident", str(err))
 
 
 @app.get("/ack")
@@ -83,7 +89,11 @@ def pagerduty_webhook() -> dict[str, Any]:
     ack = ackweb.pagerduty_ack(body)
     if ack is None:
         return {"ignored": True}
-    result = ENGINE.acknowledge(ack[0], by=ack[1], via="pagerduty", source="pagerduty")
+    try:
+        result = ENGINE.acknowledge(ack[0], by=ack[1], via="pagerduty", source="pagerduty")
+    except IncidentNotFound:
+        # A PagerDuty incident we did not open: answer 2xx so PagerDuty does not retry it.
+        return {"ignored": True}
     return {"acknowledged": result.acknowledged, "status": result.status}
 
 

@@ -177,8 +177,7 @@ def test_a_slack_request_with_a_bad_signature_is_refused(
     paged: tuple[EscalationStack, dict[str, Any]], recorder: Recorder
 ) -> None:
     stack, before = paged
-    payload = {"type": "block_actions", "user": {"username": "eve"}, "actions": [{"action_id": "x"}]}
-    body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+    body = urllib.parse.urlencode({"payload": json.dumps(load_event("escalation/slack-block-actions"))})
     now = int(time.time())
     headers = {
         "X-Slack-Request-Timestamp": str(now),
@@ -195,23 +194,10 @@ def test_a_slack_request_with_a_bad_signature_is_refused(
 def _pagerduty_webhook(
     stack: EscalationStack, incident_id: str, secret: str = PD_WEBHOOK_SECRET
 ) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "event": {
-                "id": "01DEN4HPBQAAAG05V5QQYBRZMF",
-                "event_type": "incident.acknowledged",
-                "resource_type": "incident",
-                "occurred_at": "2026-11-26T14:06:00.000Z",
-                "agent": {"type": "user_reference", "summary": "Priya Patel"},
-                "data": {
-                    "id": "PGR0VU2",
-                    "type": "incident",
-                    "incident_key": incident_id,
-                    "status": "acknowledged",
-                },
-            }
-        }
-    )
+    """events/escalation/pagerduty-incident-acknowledged.json for this incident, signed as PagerDuty signs."""
+    webhook = load_event("escalation/pagerduty-incident-acknowledged")
+    webhook["event"]["data"]["incident_key"] = incident_id
+    body = json.dumps(webhook)
     return stack.http(
         "POST",
         "/pagerduty/webhook",
@@ -250,6 +236,18 @@ def test_pagerduty_trigger_acknowledge_and_resolve_share_one_dedup_key(
     assert {e["routing_key"] for e in events} == {"pd-key-devops"}
     assert events[0]["payload"]["severity"] == "critical"
     assert stack.incident()["acknowledgedBy"] == "Priya Patel (PagerDuty)"
+
+
+def test_a_pagerduty_webhook_for_an_incident_we_did_not_open_is_ignored(
+    paged: tuple[EscalationStack, dict[str, Any]],
+) -> None:
+    stack, before = paged
+
+    response = _pagerduty_webhook(stack, "some-other-tools-incident-key")
+
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"ignored": True}
+    _unchanged(stack, before)
 
 
 def wait_resolved(stack: EscalationStack) -> dict[str, Any]:

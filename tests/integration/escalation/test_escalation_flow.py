@@ -3,14 +3,19 @@ vendors on a local recorder: paging order, acknowledgement, auto-resolve, dedup,
 
 from __future__ import annotations
 
+import json
+import time
+import urllib.parse
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from bedrock_watch.webhooks import sign_slack
+from sandbox.events import load_event
 from sandbox.recorder import Recorder
-from tests.integration.escalation.stack import EscalationStack, policy, wait_for
+from tests.integration.escalation.stack import SLACK_SIGNING_SECRET, EscalationStack, policy, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -91,20 +96,13 @@ SLOW_AFTER_TWO = policy(
 )
 
 
-def _slack_button_press(
-    stack: EscalationStack, recorder: Recorder, tier: str, user: str
-) -> dict[str, object]:
+def _slack_button_press(stack: EscalationStack, recorder: Recorder, tier: str, user: str) -> dict[str, Any]:
     """Press the Acknowledge button of the page Slack received for `tier`, as Slack would post it."""
-    import json
-    import time
-    import urllib.parse
-
-    from bedrock_watch.webhooks import sign_slack
-    from tests.integration.escalation.stack import SLACK_SIGNING_SECRET
-
     page = recorder.requests(f"/slack/{tier}")[-1].json()
     button = next(b for b in page["blocks"] if b["type"] == "actions")["elements"][0]
-    payload = {"type": "block_actions", "user": {"id": "U1", "username": user}, "actions": [button]}
+    payload = load_event("escalation/slack-block-actions")
+    payload["user"]["username"] = user
+    payload["actions"][0]["value"] = button["value"]
     body = urllib.parse.urlencode({"payload": json.dumps(payload)})
     now = int(time.time())
     headers = {
