@@ -50,7 +50,9 @@ def unknown_incident(err: IncidentNotFound) -> Response[str]:
 def confirm() -> Response[str]:
     incident = app.current_event.get_query_string_value("incident", "") or ""
     token = app.current_event.get_query_string_value("token", "") or ""
-    ENGINE.verify_link(incident, token, via="link", source=_source())
+    closed = ENGINE.check_link(incident, token, source=_source())
+    if closed is not None:
+        return _html(200, "Nothing to do", closed.message)
     return _html(
         200,
         f"Acknowledge incident {incident}?",

@@ -358,6 +358,16 @@ class Escalation:
             self.refuse(incident_id, via=via, reason=str(err), source=source)
             raise
 
+    def check_link(self, incident_id: str, token: str, *, source: str = "") -> AckResult | None:
+        """Verify a link without using it: None if it can acknowledge, else why there is nothing to do."""
+        self.verify_link(incident_id, token, via="link", source=source)
+        incident = self.store.require(incident_id)
+        if incident["status"] == "open":
+            return None
+        by = incident.get("acknowledgedBy", "")
+        message = f"The incident is already {incident['status']}" + (f" by {by}" if by else "") + "."
+        return AckResult(incident_id, False, incident["status"], by, message)
+
     def refuse(self, incident_id: str, *, via: str, reason: str, source: str = "") -> None:
         """Record a refused acknowledgement."""
         logger.warning("acknowledgement refused", incident=incident_id, via=via, reason=reason)

@@ -107,6 +107,11 @@ def test_the_signed_link_acknowledges_once_and_a_replay_is_refused_and_recorded(
     assert "already used" in replay["body"]
     _unchanged(stack, acknowledged)
     assert [r["reason"] for r in stack_refusals(stack)] == ["this acknowledge link was already used"]
+    # and opening the used link just says who already acknowledged
+    reopened = stack.http("GET", "/ack", query=link)
+    assert reopened["statusCode"] == 200
+    assert "already acknowledged by Sam" in reopened["body"]
+    assert "<form" not in reopened["body"]
 
 
 def stack_refusals(stack: EscalationStack) -> list[dict[str, Any]]:

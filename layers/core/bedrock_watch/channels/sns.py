@@ -7,6 +7,7 @@ attributes, and subscribers pick what they receive with a subscription filter po
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,10 +29,12 @@ class SnsChannel:
         self._target = target
 
     def send(self, message: Message) -> None:
-        attributes: dict[str, Any] = {
+        # tier is a list (follow-ups go to every tier paged): filter policies match any element.
+        tiers = [t for t in message.tier.split(",") if t] or ["none"]
+        attributes: dict[str, Any] = {"tier": {"DataType": "String.Array", "StringValue": json.dumps(tiers)}}
+        attributes |= {
             key: {"DataType": "String", "StringValue": value or "none"}
             for key, value in (
-                ("tier", message.tier),
                 ("target", self._target),
                 ("severity", message.severity),
                 ("kind", message.kind),
