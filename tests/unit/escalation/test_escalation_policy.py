@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bedrock_watch.policy import DEFAULT_POLICY, PolicyError, parse_policy, plan
 from sandbox.events import load_event
@@ -113,3 +116,31 @@ def test_repeats_follow_the_last_tier_after_the_repeat_delay() -> None:
         ("devops", 1, 15, 10),
         ("seniors", 1, 25, 3),
     ]
+
+
+@st.composite
+def _severity_policies(draw: st.DrawFn) -> dict[str, object]:
+    offsets = sorted(draw(st.sets(st.integers(0, 7200), min_size=1, max_size=6)))
+    repeat = draw(st.integers(0, 3))
+    return {
+        "tiers": [
+            {"name": f"tier{i}", "after_seconds": s, "channels": ["sns"]} for i, s in enumerate(offsets)
+        ],
+        "repeat": repeat,
+        **({"repeat_after_seconds": draw(st.integers(1, 3600))} if repeat else {}),
+        "final_ack_timeout_seconds": draw(st.integers(1, 3600)),
+    }
+
+
+@given(_severity_policies())
+def test_every_page_waits_exactly_until_the_next_is_due_and_the_last_waits_the_final_timeout(
+    severity_policy: dict[str, object],
+) -> None:
+    parsed = parse_policy({"critical": severity_policy, "warning": severity_policy})["critical"]
+    steps = plan(parsed)
+
+    assert len(steps) == len(parsed.tiers) * (parsed.repeat + 1)
+    assert [s.index for s in steps] == list(range(len(steps)))
+    for page, following in itertools.pairwise(steps):
+        assert following.at_seconds - page.at_seconds == page.ack_timeout_seconds >= 1
+    assert steps[-1].ack_timeout_seconds == parsed.final_ack_timeout_seconds
