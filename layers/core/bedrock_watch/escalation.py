@@ -147,7 +147,7 @@ class Escalation:
         return {t["Key"]: t["Value"] for t in tags}
 
     def _burn_rate(self) -> float | None:
-        end = datetime.now(UTC)
+        now = datetime.now(UTC)
         try:
             result = self._cw().get_metric_data(
                 MetricDataQueries=[
@@ -163,8 +163,9 @@ class Escalation:
                         },
                     }
                 ],
-                StartTime=end - timedelta(hours=3),
-                EndTime=end,
+                StartTime=now - timedelta(hours=3),
+                # one period past now, so the period still being filled is included
+                EndTime=now + timedelta(seconds=900),
                 ScanBy="TimestampDescending",
             )
         except (ClientError, BotoCoreError) as err:

@@ -247,3 +247,32 @@ def test_a_flapping_alarm_alarm_ok_alarm_opens_two_incidents(
     stack.put(stack.alarm_event(alarm, state="OK", at="2026-11-26T14:08:10.430+0000"))
     stack.finished(2)
     assert len(recorder.requests("/slack/devops")) >= 2
+
+
+def test_a_budget_alarm_page_carries_the_current_spend_burn_rate(
+    make_stack: Callable[..., EscalationStack], recorder: Recorder
+) -> None:
+    # Given the budget guard published a burn rate of $12.50/hour
+    stack = make_stack(policy(("devops", 0, ["slack:devops"]), final=60))
+    stack.cw.put_metric_data(
+        Namespace=stack.parameters.get("MetricsNamespace", "BedrockWatch"),
+        MetricData=[{"MetricName": "BurnRateUSDPerHour", "Value": 12.5}],
+    )
+    alarm = stack.create_alarm("BudgetForecast")
+    event = stack.alarm_event(alarm)
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"] = {
+        "namespace": "BedrockWatch",
+        "name": "ProjectedMonthEndSpendUSD",
+        "dimensions": {},
+    }
+
+    # When the budget alarm fires
+    stack.put(event)
+    stack.wait_paged("devops")
+
+    # Then the page shows the spend burn rate
+    page = recorder.requests("/slack/devops")[0].json()
+    facts = [f["text"] for b in page["blocks"] if "fields" in b for f in b["fields"]]
+    assert "*Spend burn rate*\n$12.50/hour" in facts
+    stack.put(stack.alarm_event(alarm, state="OK"))
+    stack.finished()
