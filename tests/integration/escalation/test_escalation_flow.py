@@ -15,6 +15,7 @@ import pytest
 from bedrock_watch.webhooks import sign_slack
 from sandbox.events import load_event
 from sandbox.recorder import Recorder
+from sandbox.template import parameter_defaults
 from tests.integration.escalation.stack import SLACK_SIGNING_SECRET, EscalationStack, policy, wait_for
 
 pytestmark = pytest.mark.integration
@@ -255,7 +256,7 @@ def test_a_budget_alarm_page_carries_the_current_spend_burn_rate(
     # Given the budget guard published a burn rate of $12.50/hour
     stack = make_stack(policy(("devops", 0, ["slack:devops"]), final=60))
     stack.cw.put_metric_data(
-        Namespace=stack.parameters.get("MetricsNamespace", "BedrockWatch"),
+        Namespace={**parameter_defaults(), **stack.parameters}["MetricsNamespace"],
         MetricData=[{"MetricName": "BurnRateUSDPerHour", "Value": 12.5}],
     )
     alarm = stack.create_alarm("BudgetForecast")
