@@ -30,6 +30,7 @@ from bedrock_watch.signing import InvalidSignature
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
+MAX_TIMELINE = 200  # entries; repeated ALARM transitions stop being recorded past this
 OPEN = "open"
 ACKNOWLEDGED = "acknowledged"
 RESOLVED = "resolved"
@@ -171,8 +172,12 @@ class IncidentStore:
                 raise
             current = self.open_incident_for(alarm_name) or ""
             if current:
+                # bounded: an alarm flapping for days must not grow the item towards 400 KB
                 self.add_timeline(
-                    current, "alarm entered ALARM again", f"episode {incident_id} folded into this one"
+                    current,
+                    "alarm entered ALARM again",
+                    f"episode {incident_id} folded into this one",
+                    max_entries=MAX_TIMELINE,
                 )
             return OpenOutcome(False, current, "an incident is already open for this alarm")
         now = self.now()
@@ -215,8 +220,13 @@ class IncidentStore:
             if not _conditional_failed(err):
                 raise
 
-    def add_timeline(self, incident_id: str, event: str, detail: str = "") -> None:
-        """Append a timeline entry (no-op for an unknown incident)."""
+    def add_timeline(self, incident_id: str, event: str, detail: str = "", *, max_entries: int = 0) -> None:
+        """Append a timeline entry (no-op for an unknown incident, or once it has max_entries)."""
+        if max_entries:
+            # A soft cap (read, then write) is enough here; moto does not evaluate size() on lists.
+            current = self.get(incident_id)
+            if current is None or len(current.get("timeline", [])) >= max_entries:
+                return
         try:
             self._table.update_item(
                 Key={"pk": f"INCIDENT#{incident_id}"},

@@ -52,6 +52,16 @@ def test_a_new_transition_while_open_is_folded_into_the_open_incident(store: Inc
     assert store.require(first)["timeline"][-1]["event"] == "alarm entered ALARM again"
 
 
+def test_a_flapping_alarm_cannot_grow_the_timeline_without_bound(store: IncidentStore) -> None:
+    from bedrock_watch import incidents
+
+    _, first = _open(store, "t0")
+    for i in range(incidents.MAX_TIMELINE + 5):
+        _open(store, f"t{i + 1}")
+
+    assert len(store.require(first)["timeline"]) == incidents.MAX_TIMELINE
+
+
 def test_after_ok_the_next_transition_opens_a_new_incident(store: IncidentStore) -> None:
     _, first = _open(store, "t1")
     store.resolve(first, reason="OK")
