@@ -52,9 +52,12 @@ def test_a_new_transition_while_open_is_folded_into_the_open_incident(store: Inc
     assert store.require(first)["timeline"][-1]["event"] == "alarm entered ALARM again"
 
 
-def test_a_flapping_alarm_cannot_grow_the_timeline_without_bound(store: IncidentStore) -> None:
+def test_a_flapping_alarm_cannot_grow_the_timeline_without_bound(
+    store: IncidentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bedrock_watch import incidents
 
+    monkeypatch.setattr(incidents, "MAX_TIMELINE", 6)
     _, first = _open(store, "t0")
     for i in range(incidents.MAX_TIMELINE + 5):
         _open(store, f"t{i + 1}")
