@@ -277,3 +277,33 @@ def test_a_budget_alarm_page_carries_the_current_spend_burn_rate(
     assert "*Spend burn rate*\n$12.50/hour" in facts
     stack.put(stack.alarm_event(alarm, state="OK"))
     stack.finished()
+
+
+def test_a_warning_alarm_follows_the_warning_policy_and_its_repeat(
+    make_stack: Callable[..., EscalationStack], recorder: Recorder
+) -> None:
+    # Given a warning policy that pages devops and repeats once a second later
+    document = json.loads(policy(("devops", 0, ["slack:devops"]), ("senior", 1, ["slack:senior"]), final=1))
+    document["warning"] = {
+        "tiers": [{"name": "devops", "after_seconds": 0, "channels": ["slack:devops"]}],
+        "repeat": 1,
+        "repeat_after_seconds": 1,
+        "final_ack_timeout_seconds": 1,
+    }
+    stack = make_stack(json.dumps(document))
+    alarm = stack.create_alarm("Truncations", Severity="warning")
+
+    # When the warning alarm fires and nobody acknowledges
+    stack.put(stack.alarm_event(alarm))
+    stack.finished()
+
+    # Then only devops is paged: twice (the repeat), then the final notice; seniors never
+    incident = stack.incident()
+    assert incident["severity"] == "warning"
+    assert [(p["tier"], p["kind"]) for p in incident["pagedTiers"]] == [
+        ("devops", "page"),
+        ("devops", "page"),
+        ("devops", "final"),
+    ]
+    assert recorder.requests("/slack/senior") == []
+    assert recorder.requests("/slack/devops")[0].json()["text"].startswith("[WARNING]")
