@@ -79,10 +79,10 @@ def decide(points: Sequence[Datapoint], n: int, m: int, treat: str, current: str
     `n` = EvaluationPeriods, `m` = DatapointsToAlarm. Reproduces both tables of the CloudWatch
     user guide (3 of 3 and 2 of 3, each missing-data treatment). For `missing`/`ignore` with
     fewer than N real datapoints: ALARM if at least M of them breach; OK if any does not breach
-    (ALARM can no longer be reached); and when all of them breach but fewer than M, ALARM only if
-    none lies in the N most recent periods (CloudWatch then falls back to the most recent real
-    datapoints, which all breach) — otherwise INSUFFICIENT_DATA (`missing`) or the current state
-    (`ignore`).
+    (ALARM can no longer be reached); and when all of them breach but fewer than M: with `missing`,
+    ALARM if none lies in the N most recent periods (the guide's "X - - - -" row: CloudWatch then
+    falls back to the most recent real datapoints, which all breach), else INSUFFICIENT_DATA;
+    with `ignore`, the current state.
     """
     if treat not in _MISSING_TREATMENTS:
         raise AlarmDefinitionError(f"TreatMissingData {treat!r} is not one of {sorted(_MISSING_TREATMENTS)}")
@@ -105,7 +105,7 @@ def decide(points: Sequence[Datapoint], n: int, m: int, treat: str, current: str
     if breaching < len(existing):
         return Decision(OK, tuple(existing))
     recent = points[-n:]
-    if not any(p.value is not None for p in recent):
+    if treat == "missing" and not any(p.value is not None for p in recent):
         return Decision(ALARM, tuple(existing))
     return Decision(undecided, tuple(existing))
 

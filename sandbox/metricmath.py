@@ -423,6 +423,10 @@ class Evaluation:
             ids = referenced_ids(args[0]) if args else set()
             periods = {self.queries[i].period for i in ids if i in self.queries and self.queries[i].period}
             return float(periods.pop() or self.period) if len(periods) == 1 else float(self.period)
+        if name == "FILL":
+            if len(args) != 2:
+                raise MathError("FILL needs a series and a value, REPEAT or LINEAR")
+            return self._fill(self.eval(args[0]), args[1])
         values = [self.eval(a) for a in args]
         if name in {"SUM", "AVG", "MIN", "MAX"}:
             return self._aggregate(name, values)
@@ -435,8 +439,6 @@ class Evaluation:
             return self._map(values[0], unary[name])
         if name == "IF":
             return self._if(values)
-        if name == "FILL":
-            return self._fill(values[0], args[1])
         raise MathError(f"metric math function {name} is not supported by the sandbox")
 
     def _aggregate(self, name: str, values: list[Value]) -> Value:
