@@ -532,6 +532,8 @@ def _function(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Ma
         Tags={str(k): str(v) for k, v in (props.get("Tags") or {}).items()},
     )
     stack._register(lid, type_, name, props, Arn=created["FunctionArn"])
+    # Lambda creates /aws/lambda/<name> on first use when the template does not (moto does not)
+    _ensure_log_group(stack, f"/aws/lambda/{name}")
     invoke = props.get("EventInvokeConfig")
     if invoke:
         _event_invoke_config(stack, name, invoke)
@@ -567,7 +569,8 @@ def _event_invoke_config(stack: Stack, function_name: str, config: Mapping[str, 
 
 def _ensure_log_group(stack: Stack, name: str) -> None:
     logs = stack.client("logs")
-    if not logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups"):
+    groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+    if not any(g["logGroupName"] == name for g in groups):
         logs.create_log_group(logGroupName=name)
 
 
@@ -778,9 +781,21 @@ def _table(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mappi
             "ReadCapacityUnits": 5,
             "WriteCapacityUnits": 5,
         }
-    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification", "SSESpecification"):
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if props.get(key):
-            kwargs[key] = props[key]
+            kwargs[key] = [
+                {k: v for k, v in index.items() if k != "ContributorInsightsSpecification"}
+                for index in props[key]
+            ]
+    if props.get("StreamSpecification"):
+        # CloudFormation names only the view type; the API also wants StreamEnabled
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    sse = props.get("SSESpecification")
+    if sse:
+        # CloudFormation's SSEEnabled is the API's Enabled
+        kwargs["SSESpecification"] = {
+            ("Enabled" if k == "SSEEnabled" else k): v for k, v in sse.items() if k != "KMSMasterKeyId" or v
+        }
     if props.get("Tags"):
         kwargs["Tags"] = _tags_list(props["Tags"])
     dynamodb = stack.client("dynamodb")

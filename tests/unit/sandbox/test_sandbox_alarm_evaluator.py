@@ -326,7 +326,8 @@ def test_composite_fires_only_when_both_children_are_in_alarm_and_names_the_trig
     assert evaluator.state("degradation") == ALARM
     composite_change = next(c for c in changes if c.alarm == "degradation")
     assert composite_change.current.reason.startswith(
-        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:error-rate-critical transitioned to ALARM at Thursday"
+        "arn:aws:cloudwatch:us-east-1:123456789012:alarm:error-rate-critical "
+        "transitioned to ALARM at Thursday 26 November, 2026 19:03:30 UTC"
     )
     assert composite_change.event["detail"]["configuration"]["alarmRule"] == composite["AlarmRule"]
     # the composite is evaluated after its children: its event follows theirs
