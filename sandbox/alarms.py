@@ -115,6 +115,14 @@ def _alarm_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
 
 
+def _actions(props: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {
+        ALARM: [str(a) for a in props.get("AlarmActions") or []],
+        OK: [str(a) for a in props.get("OKActions") or []],
+        INSUFFICIENT: [str(a) for a in props.get("InsufficientDataActions") or []],
+    }
+
+
 def _tags(props: Mapping[str, Any]) -> dict[str, str]:
     return {str(t["Key"]): str(t["Value"]) for t in props.get("Tags") or []}
 
@@ -138,6 +146,7 @@ class MetricAlarm:
     actions_enabled: bool = True
     tags: dict[str, str] = field(default_factory=dict)
     logical_id: str | None = None
+    actions: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_properties(
@@ -197,6 +206,7 @@ class MetricAlarm:
             low_sample_percentile=props.get("EvaluateLowSampleCountPercentile"),
             actions_enabled=str(props.get("ActionsEnabled", True)).lower() != "false",
             tags=_tags(props),
+            actions=_actions(props),
             logical_id=logical_id,
         )
 
@@ -245,6 +255,7 @@ class CompositeAlarm:
     actions_enabled: bool = True
     tags: dict[str, str] = field(default_factory=dict)
     logical_id: str | None = None
+    actions: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.expression = parse_rule(self.rule)
@@ -263,6 +274,7 @@ class CompositeAlarm:
             description=str(props.get("AlarmDescription") or ""),
             actions_enabled=str(props.get("ActionsEnabled", True)).lower() != "false",
             tags=_tags(props),
+            actions=_actions(props),
             logical_id=logical_id,
         )
 
@@ -420,6 +432,58 @@ class StateChange:
 
 
 EventSink = Callable[[dict[str, Any]], None]
+ActionSink = Callable[[str, dict[str, Any]], None]
+
+
+def action_message(
+    alarm: MetricAlarm | CompositeAlarm, previous: AlarmState, new: AlarmState, region: str, account: str
+) -> dict[str, Any]:
+    """The JSON CloudWatch publishes to an alarm's SNS actions on a state change."""
+    message: dict[str, Any] = {
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description or None,
+        "AWSAccountId": account,
+        "NewStateValue": new.value,
+        "NewStateReason": new.reason,
+        "StateChangeTime": _iso(new.timestamp),
+        "Region": region,
+        "AlarmArn": alarm.arn,
+        "OldStateValue": previous.value,
+        "OKActions": alarm.actions.get(OK, []),
+        "AlarmActions": alarm.actions.get(ALARM, []),
+        "InsufficientDataActions": alarm.actions.get(INSUFFICIENT, []),
+    }
+    if isinstance(alarm, CompositeAlarm):
+        message["AlarmRule"] = alarm.rule
+        return message
+    trigger: dict[str, Any] = {
+        "Period": alarm.period,
+        "EvaluationPeriods": alarm.evaluation_periods,
+        "DatapointsToAlarm": alarm.datapoints_to_alarm,
+        "ComparisonOperator": alarm.comparison,
+        "TreatMissingData": alarm.treat_missing,
+    }
+    if alarm.threshold is not None:
+        trigger["Threshold"] = alarm.threshold
+    if alarm.threshold_metric_id:
+        trigger["ThresholdMetricId"] = alarm.threshold_metric_id
+    trigger["Metrics"] = alarm.configuration()["metrics"]
+    message["Trigger"] = trigger
+    return message
+
+
+def moto_action_sink(region: str = "us-east-1") -> ActionSink:
+    """Publish alarm actions that are SNS topics to moto's SNS, as CloudWatch does."""
+    import boto3
+
+    client = boto3.client("sns", region_name=region)
+
+    def publish(action: str, message: dict[str, Any]) -> None:
+        if action.startswith("arn:aws:sns:"):
+            subject = f'{message["NewStateValue"]}: "{message["AlarmName"]}" in {region}'
+            client.publish(TopicArn=action, Subject=subject[:100], Message=json.dumps(message))
+
+    return publish
 
 
 def moto_event_sink(region: str = "us-east-1") -> EventSink:
@@ -472,6 +536,7 @@ class AlarmEvaluator:
         update_moto: bool = True,
         anomaly: AnomalyModel | None = None,
         include_alarm_tags: bool = False,
+        action_sink: ActionSink | None = None,
     ) -> None:
         self.metric_alarms = {a.name: a for a in metric_alarms}
         self.composite_alarms = {a.name: a for a in composite_alarms}
@@ -483,6 +548,7 @@ class AlarmEvaluator:
         self.update_moto = update_moto
         self.anomaly = anomaly or AnomalyModel()
         self.include_alarm_tags = include_alarm_tags
+        self.action_sink = action_sink
         self.history: list[StateChange] = []
         created = now()
         self.states: dict[str, AlarmState] = {
@@ -658,38 +724,36 @@ class AlarmEvaluator:
         at = at or self.now()
         changes: list[StateChange] = []
         for alarm in self.metric_alarms.values():
-            changes.extend(
-                self._apply(alarm.name, self._metric_state(alarm, at), alarm.configuration(), alarm.tags)
-            )
+            changes.extend(self._apply(alarm, self._metric_state(alarm, at), alarm.configuration()))
         # composites may refer to composites: settle until nothing changes (bounded by their count)
         for _ in range(len(self.composite_alarms) + 1):
             moved = []
             for composite in self.composite_alarms.values():
                 configuration = {"alarmRule": composite.rule, "description": composite.description}
-                moved.extend(
-                    self._apply(
-                        composite.name, self._composite_state(composite, at), configuration, composite.tags
-                    )
-                )
+                moved.extend(self._apply(composite, self._composite_state(composite, at), configuration))
             changes.extend(moved)
             if not moved:
                 break
         return changes
 
     def _apply(
-        self, name: str, new: AlarmState, configuration: dict[str, Any], tags: Mapping[str, str]
+        self, alarm: MetricAlarm | CompositeAlarm, new: AlarmState, configuration: dict[str, Any]
     ) -> list[StateChange]:
+        name = alarm.name
         previous = self.states[name]
         if new.value == previous.value:
             return []
         self.states[name] = new
-        event = self._event(name, previous, new, configuration, tags)
+        event = self._event(name, previous, new, configuration, alarm.tags)
         change = StateChange(name, previous, new, event)
         self.history.append(change)
         if self.update_moto:
             _update_moto_alarm(self.region, self.account, name, new)
         if self.sink is not None:
             self.sink(event)
+        if self.action_sink is not None and alarm.actions_enabled:
+            for action in alarm.actions.get(new.value, []):
+                self.action_sink(action, action_message(alarm, previous, new, self.region, self.account))
         return [change]
 
     def _event(

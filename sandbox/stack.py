@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from sandbox.alarms import AlarmEvaluator, CompositeAlarm, EventSink, MetricAlarm, moto_event_sink
+from sandbox.alarms import (
+    ActionSink,
+    AlarmEvaluator,
+    CompositeAlarm,
+    EventSink,
+    MetricAlarm,
+    moto_action_sink,
+    moto_event_sink,
+)
 from sandbox.intrinsics import (
     ACCOUNT_ID,
     REGION,
@@ -415,6 +423,7 @@ class Stack:
         sink: EventSink | None = None,
         anomaly: AnomalyModel | None = None,
         include_alarm_tags: bool = False,
+        action_sink: ActionSink | None = None,
     ) -> AlarmEvaluator:
         """An evaluator of this stack's alarms that puts state changes on moto's default bus."""
         return AlarmEvaluator(
@@ -427,6 +436,7 @@ class Stack:
             sink=sink if sink is not None else moto_event_sink(self.region),
             anomaly=anomaly,
             include_alarm_tags=include_alarm_tags,
+            action_sink=action_sink if action_sink is not None else moto_action_sink(self.region),
         )
 
     def fire_schedules(self, since: datetime, until: datetime) -> list[tuple[ScheduleSpec, datetime]]:

@@ -146,6 +146,15 @@ Resources:
         EmitterArn: !GetAtt Emitter.Arn
   Inbox:
     Type: AWS::SQS::Queue
+  Mailbox:
+    Type: AWS::SQS::Queue
+  MailboxSubscription:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref Topic
+      Protocol: sqs
+      Endpoint: !GetAtt Mailbox.Arn
+      RawMessageDelivery: true
   AlarmEvents:
     Type: AWS::Events::Rule
     Properties:
@@ -166,6 +175,7 @@ Resources:
       Threshold: 2
       ComparisonOperator: GreaterThanThreshold
       TreatMissingData: notBreaching
+      AlarmActions: [!Ref Topic]
       Tags: [{Key: Severity, Value: warning}]
   Both:
     Type: AWS::CloudWatch::CompositeAlarm
@@ -290,6 +300,15 @@ def test_alarm_state_changes_reach_rule_targets_and_describe_alarms(
     assert spend["detail"]["state"]["reason"].startswith(
         "Threshold Crossed: 1 out of the last 1 datapoints [3.0"
     )
+    # the alarm's SNS action got CloudWatch's notification
+    notified = sqs.receive_message(QueueUrl=stack.physical_id("Mailbox"))["Messages"]
+    message = json.loads(notified[0]["Body"])
+    assert (message["AlarmName"], message["OldStateValue"], message["NewStateValue"]) == (
+        "fx-spend",
+        "INSUFFICIENT_DATA",
+        "ALARM",
+    )
+    assert message["Trigger"]["Threshold"] == 2.0
     # and DescribeAlarms shows the new state
     alarm = boto3.client("cloudwatch").describe_alarms(AlarmNames=["fx-spend"])["MetricAlarms"][0]
     assert alarm["StateValue"] == "ALARM"
