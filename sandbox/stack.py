@@ -447,10 +447,11 @@ class Stack:
             key=lambda item: item[0],
         )
         for when, spec in due:
-            self._fire(spec, when)
+            self.fire(spec, when)
         return [(spec, when) for when, spec in due]
 
-    def _fire(self, spec: ScheduleSpec, when: datetime) -> None:
+    def fire(self, spec: ScheduleSpec, when: datetime) -> None:
+        """Deliver one occurrence of a schedule to its target, as Scheduler or EventBridge would."""
         stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if spec.input is not None:
             payload = (

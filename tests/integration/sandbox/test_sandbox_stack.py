@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -79,126 +80,7 @@ def test_log_groups_queues_and_alarms_exist_in_moto(stack: Stack) -> None:
 
 
 # ---------------------------------------------------------------------- every kind, on a fixture
-FIXTURE = """
-Parameters:
-  Env: {Type: String, Default: dev}
-Conditions:
-  IsProd: !Equals [!Ref Env, prod]
-Globals:
-  Function:
-    Runtime: python3.13
-    Environment: {Variables: {FROM_GLOBALS: "yes"}}
-Resources:
-  Emitter:
-    Type: AWS::Serverless::Function
-    Properties:
-      Handler: index.handler
-      InlineCode: |
-        import json, os, time
-        def handler(event, context):
-            print(json.dumps({"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
-                {"Namespace": "Fixture", "Dimensions": [[]], "Metrics": [{"Name": "CostUSD"}]}]},
-                "CostUSD": event.get("cost", 1.5)}))
-            return {"globals": os.environ["FROM_GLOBALS"], "event": event}
-      Events:
-        Tick:
-          Type: ScheduleV2
-          Properties:
-            ScheduleExpression: rate(15 minutes)
-            Input: '{"scheduledTime": "<aws.scheduler.scheduled-time>"}'
-  Topic:
-    Type: AWS::SNS::Topic
-    Properties:
-      KmsMasterKeyId: alias/aws/sns
-      Subscription:
-        - {Protocol: email, Endpoint: oncall@example.com}
-        - {Protocol: https, Endpoint: https://events.pagerduty.com/integration/x/enqueue}
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
-      KeySchema: [{AttributeName: pk, KeyType: HASH}]
-      SSESpecification: {SSEEnabled: true}
-      TimeToLiveSpecification: {AttributeName: expires, Enabled: true}
-  Simple:
-    Type: AWS::Serverless::SimpleTable
-    Properties:
-      PrimaryKey: {Name: id, Type: String}
-  Route:
-    Type: AWS::SSM::Parameter
-    Properties:
-      Name: !Sub /${AWS::StackName}/routes/chat
-      Type: String
-      Value: !ToJsonString {active: a.model, version: 1}
-  Key:
-    Type: AWS::SecretsManager::Secret
-    Properties:
-      GenerateSecretString: {PasswordLength: 40, ExcludePunctuation: true}
-  Machine:
-    Type: AWS::Serverless::StateMachine
-    Properties:
-      Definition:
-        StartAt: Call
-        States:
-          Call: {Type: Task, Resource: "${EmitterArn}", End: true}
-      DefinitionSubstitutions:
-        EmitterArn: !GetAtt Emitter.Arn
-  Inbox:
-    Type: AWS::SQS::Queue
-  Mailbox:
-    Type: AWS::SQS::Queue
-  MailboxSubscription:
-    Type: AWS::SNS::Subscription
-    Properties:
-      TopicArn: !Ref Topic
-      Protocol: sqs
-      Endpoint: !GetAtt Mailbox.Arn
-      RawMessageDelivery: true
-  AlarmEvents:
-    Type: AWS::Events::Rule
-    Properties:
-      EventPattern:
-        source: [aws.cloudwatch]
-        detail-type: [CloudWatch Alarm State Change]
-      Targets:
-        - {Id: inbox, Arn: !GetAtt Inbox.Arn}
-  Spend:
-    Type: AWS::CloudWatch::Alarm
-    Properties:
-      AlarmName: !Sub ${AWS::StackName}-spend
-      Namespace: Fixture
-      MetricName: CostUSD
-      Statistic: Sum
-      Period: 60
-      EvaluationPeriods: 1
-      Threshold: 2
-      ComparisonOperator: GreaterThanThreshold
-      TreatMissingData: notBreaching
-      AlarmActions: [!Ref Topic]
-      Tags: [{Key: Severity, Value: warning}]
-  Both:
-    Type: AWS::CloudWatch::CompositeAlarm
-    Properties:
-      AlarmName: !Sub ${AWS::StackName}-both
-      AlarmRule: !Sub ALARM("${Spend}") AND NOT OK("${Spend}")
-  Detector:
-    Type: AWS::CloudWatch::AnomalyDetector
-    Properties:
-      SingleMetricAnomalyDetector: {Namespace: Fixture, MetricName: CostUSD, Stat: Sum}
-  Board:
-    Type: AWS::CloudWatch::Dashboard
-    Properties:
-      DashboardBody: !ToJsonString {widgets: []}
-  Policy:
-    Type: AWS::IAM::Policy
-    Properties: {PolicyName: p, PolicyDocument: {}, Roles: []}
-  Api:
-    Type: AWS::Serverless::HttpApi
-  ProdOnly:
-    Type: AWS::SQS::Queue
-    Condition: IsProd
-"""
+FIXTURE = Path(__file__).with_name("fixture_template.yaml")
 
 
 @pytest.fixture
@@ -206,7 +88,7 @@ def fixture_stack(aws: None) -> Iterator[tuple[Stack, MetricStore, SimClock]]:
     clock = SimClock(start=T0, scale=60)
     store = MetricStore(clock.now)
     with store.attach():
-        yield Stack(load_yaml(FIXTURE), stack_name="fx", now=clock.now).create(), store, clock
+        yield Stack(load_yaml(FIXTURE.read_text()), stack_name="fx", now=clock.now).create(), store, clock
 
 
 def test_each_resource_kind_is_created_and_the_rest_is_reported(
@@ -308,7 +190,7 @@ def test_alarm_state_changes_reach_rule_targets_and_describe_alarms(
         "INSUFFICIENT_DATA",
         "ALARM",
     )
-    assert message["Trigger"]["Threshold"] == 2.0
+    assert message["Trigger"]["Threshold"] == 1.0
     # and DescribeAlarms shows the new state
     alarm = boto3.client("cloudwatch").describe_alarms(AlarmNames=["fx-spend"])["MetricAlarms"][0]
     assert alarm["StateValue"] == "ALARM"
