@@ -355,12 +355,12 @@ def foreach_keys(template: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def default_foreach_hook() -> ForEachHook | None:
-    """`sandbox.cfn_expand.expand` when that module exists (it is written separately)."""
+    """`sandbox.cfn_expand.expand_foreach(template, parameters)` when that module exists."""
     try:
         module = importlib.import_module("sandbox.cfn_expand")
     except ImportError:
         return None
-    hook = getattr(module, "expand", None)
+    hook = getattr(module, "expand_foreach", None)
     return hook if callable(hook) else None
 
 

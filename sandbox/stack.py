@@ -379,6 +379,8 @@ class Stack:
             self.unsupported.append(Unsupported(logical_id, type_, _NOT_ENFORCED))
             return
         handler = _HANDLERS.get(type_)
+        if type_.startswith("Custom::") or type_ == "AWS::CloudFormation::CustomResource":
+            handler = _custom_resource
         if handler is None:
             self.unsupported.append(
                 Unsupported(logical_id, type_, "the sandbox has no creator for this resource type")
@@ -403,6 +405,20 @@ class Stack:
         role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]
         self._register(logical_id, "AWS::IAM::Role", name, {}, Arn=role["Arn"], RoleId=role["RoleId"])
         return str(role["Arn"])
+
+    def outputs(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The template's Outputs resolved in this stack, and the ones that could not be (why)."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, spec in without_foreach(self.template.get("Outputs") or {}).items():
+            condition = spec.get("Condition")
+            if condition is not None and not self.resolver.condition(str(condition)):
+                continue
+            try:
+                values[name] = self.resolver.resolve(spec.get("Value"))
+            except IntrinsicError as exc:
+                errors[name] = str(exc)
+        return values, errors
 
     # ------------------------------------------------------------------ reporting
     def report(self) -> str:
@@ -1177,6 +1193,86 @@ def _event_invoke_resource(
     config = {k: v for k, v in props.items() if k not in {"FunctionName", "Qualifier"}}
     _event_invoke_config(stack, str(props["FunctionName"]), config)
     stack._register(lid, type_, f"{props['FunctionName']}-invoke-config", props)
+
+
+class _ResponseCatcher:
+    """CloudFormation's presigned response URL, played by a one-shot HTTP server on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.bodies: dict[str, bytes] = {}
+        catcher = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                catcher.bodies[self.path.lstrip("/")] = self.rfile.read(length)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # keep the drill's output clean
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, key: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{key}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _cfn_strings(value: Any) -> Any:
+    """CloudFormation hands custom resources every scalar property as a string."""
+    if isinstance(value, dict):
+        return {k: _cfn_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cfn_strings(v) for v in value]
+    return _env_text(value)
+
+
+def _custom_resource(
+    stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]
+) -> None:
+    token = str(props.get("ServiceToken", ""))
+    if ":lambda:" not in token:
+        raise StackError(f"custom resource {lid}: only a Lambda ServiceToken is emulated, got {token!r}")
+    request_id = str(uuid.uuid4())
+    catcher = _ResponseCatcher()
+    try:
+        event = {
+            "RequestType": "Create",
+            "ServiceToken": token,
+            "ResponseURL": catcher.url(request_id),
+            "StackId": stack.resolver.pseudo["AWS::StackId"],
+            "RequestId": request_id,
+            "ResourceType": type_,
+            "LogicalResourceId": lid,
+            "ResourceProperties": _cfn_strings(props),
+        }
+        result = stack.client("lambda").invoke(FunctionName=token, Payload=json.dumps(event).encode())
+        body = catcher.bodies.get(request_id)
+    finally:
+        catcher.close()
+    if body is None:
+        error = result.get("Payload").read().decode() if result.get("FunctionError") else "no response"
+        raise StackError(
+            f"custom resource {lid}: the function sent no response to CloudFormation ({error[:300]})"
+        )
+    response = json.loads(body)
+    if response.get("Status") != "SUCCESS":
+        raise StackError(f"custom resource {lid} FAILED: {response.get('Reason')}")
+    stack._register(
+        lid, type_, response.get("PhysicalResourceId") or lid, props, **(response.get("Data") or {})
+    )
+    stack.emulated.append(
+        Emulated(lid, type_, "Create request sent to its Lambda; the response caught on a 127.0.0.1 URL")
+    )
 
 
 _HANDLERS: dict[str, Creator] = {

@@ -46,6 +46,18 @@ def test_every_resource_of_the_template_is_created_or_reported_with_a_reason(sta
     assert "not created" in stack.report() or not stack.unsupported
 
 
+def test_the_template_outputs_resolve_to_created_resources(stack: Stack) -> None:
+    values, errors = stack.outputs()
+    declared = load_template().get("Outputs", {})
+    assert set(values) | set(errors) == {k for k in declared if not k.startswith("Fn::ForEach")}
+    unsupported = {u.logical_id for u in stack.unsupported}
+    # an output may only fail to resolve because it names a resource the sandbox reported
+    for name, why in errors.items():
+        assert any(logical_id in why for logical_id in unsupported), f"output {name}: {why}"
+    if "InvocationMetricsFunctionArn" in values:
+        assert values["InvocationMetricsFunctionArn"] == stack.arn("InvocationMetricsFunction")
+
+
 def test_functions_get_their_code_environment_and_log_subscriptions(stack: Stack) -> None:
     template = load_template()
     globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
@@ -126,6 +138,9 @@ def test_each_resource_kind_is_created_and_the_rest_is_reported(
         boto3.client("cloudwatch").get_dashboard(DashboardName="fx-Board")["DashboardBody"]
         == '{"widgets":[]}'
     )
+    # a custom resource answered through its response URL; its Data feeds GetAtt (as a string)
+    assert stack.physical_id("Seeded") == "seeded"
+    assert boto3.client("ssm").get_parameter(Name=stack.physical_id("SeedCount"))["Parameter"]["Value"] == "3"
     composite = boto3.client("cloudwatch").describe_alarms(AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
     assert [(a["AlarmName"], a["StateValue"]) for a in composite] == [("fx-both", "INSUFFICIENT_DATA")]
 
