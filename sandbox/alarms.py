@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.metricmath import AnomalyModel, Band, Evaluation, MathError, Query, Series
+from sandbox.metricmath import AnomalyModel, Band, Contributors, Evaluation, MathError, Query, Series
 from sandbox.metrics import MetricKey, MetricStore, percentile_of, period_start
 
 OK, ALARM, INSUFFICIENT = "OK", "ALARM", "INSUFFICIENT_DATA"
@@ -160,6 +160,7 @@ class MetricAlarm:
         if props.get("Metrics"):
             queries = [Query.from_api(q) for q in props["Metrics"]]
             periods = [q.period for q in queries if q.period and q.metric is not None]
+            periods = periods or [q.period for q in queries if q.period]  # e.g. a Metrics Insights query
             if not periods:
                 raise AlarmDefinitionError(f"alarm {name}: no MetricStat gives the period")
             period = min(periods)
@@ -550,6 +551,7 @@ class AlarmEvaluator:
         self.include_alarm_tags = include_alarm_tags
         self.action_sink = action_sink
         self.history: list[StateChange] = []
+        self.contributor_states: dict[tuple[str, str], str] = {}
         created = now()
         self.states: dict[str, AlarmState] = {
             name: AlarmState(INSUFFICIENT, "Unchecked: Initial alarm creation", "", created)
@@ -567,8 +569,10 @@ class AlarmEvaluator:
         return self.states[name].value
 
     # ---------------------------------------------------------------- metric alarms
-    def datapoints(self, alarm: MetricAlarm, at: datetime) -> list[Datapoint]:
-        """The evaluation range of `alarm` at `at`: N + 2 complete periods, oldest first."""
+    def _values(
+        self, alarm: MetricAlarm, at: datetime
+    ) -> tuple[list[float], Series | Contributors, Band | None]:
+        """The evaluation range's grid (N + 2 complete periods), the compared value and the band."""
         period = alarm.period
         end = period_start(at.timestamp(), period)
         count = alarm.evaluation_periods + EXTRA_PERIODS
@@ -582,12 +586,24 @@ class AlarmEvaluator:
             raise AlarmDefinitionError(f"alarm {alarm.name}: {exc}") from exc
         if isinstance(raw, list | Band | float | int):
             raise AlarmDefinitionError(f"alarm {alarm.name}: the compared query must be one time series")
-        series: Series = raw
         if alarm.threshold_metric_id and not isinstance(band, Band):
             raise AlarmDefinitionError(
                 f"alarm {alarm.name}: ThresholdMetricId must be ANOMALY_DETECTION_BAND"
             )
-        series = self._drop_low_samples(alarm, series)
+        if isinstance(raw, Contributors):
+            return grid, raw, None
+        return grid, self._drop_low_samples(alarm, raw), band if isinstance(band, Band) else None
+
+    def datapoints(self, alarm: MetricAlarm, at: datetime) -> list[Datapoint]:
+        """The evaluation range of `alarm` at `at`: N + 2 complete periods, oldest first."""
+        grid, series, band = self._values(alarm, at)
+        if isinstance(series, Contributors):
+            raise AlarmDefinitionError(f"alarm {alarm.name}: a GROUP BY query has one series per contributor")
+        return self._points(alarm, grid, series, band)
+
+    def _points(
+        self, alarm: MetricAlarm, grid: list[float], series: Series, band: Band | None
+    ) -> list[Datapoint]:
         points = []
         for t in grid:
             when = datetime.fromtimestamp(t, UTC)
@@ -630,8 +646,45 @@ class AlarmEvaluator:
                 kept[t] = v
         return kept
 
+    def _contributors_state(
+        self, alarm: MetricAlarm, grid: list[float], contributors: Contributors, at: datetime
+    ) -> AlarmState:
+        """Multi time series alarm: each contributor is OK or ALARM; the alarm is ALARM if any is."""
+        current = self.states[alarm.name].value
+        n, m = alarm.evaluation_periods, alarm.datapoints_to_alarm
+        if not contributors.series:
+            empty = [Datapoint(datetime.fromtimestamp(t, UTC), None) for t in grid]
+            decision = decide(empty, n, m, alarm.treat_missing, current)
+            if decision.state == current:
+                return self.states[alarm.name]
+            reason = f"Insufficient Data: the query returned no time series ({len(grid)} datapoints unknown)."
+            if decision.state != INSUFFICIENT:
+                reason = f"0 out of 0 time series evaluated to ALARM ({alarm.treat_missing} data)"
+            return AlarmState(decision.state, reason, "", at)
+        alarming: list[str] = []
+        for label, series in contributors.series.items():
+            key = (alarm.name, label)
+            points = self._points(alarm, grid, series, None)
+            state = decide(points, n, m, alarm.treat_missing, self.contributor_states.get(key, OK)).state
+            # a contributor exists only while it has data: it is never INSUFFICIENT_DATA
+            self.contributor_states[key] = ALARM if state == ALARM else OK
+            if state == ALARM:
+                alarming.append(label)
+        total = len(contributors.series)
+        reason = f"{len(alarming)} out of {total} time series evaluated to ALARM"
+        data = {
+            "version": "1.0",
+            "queryDate": _iso(at),
+            "period": alarm.period,
+            "alarmingContributors": alarming,
+        }
+        return AlarmState(ALARM if alarming else OK, reason, json.dumps(data, separators=(",", ":")), at)
+
     def _metric_state(self, alarm: MetricAlarm, at: datetime) -> AlarmState:
-        points = self.datapoints(alarm, at)
+        grid, series, band = self._values(alarm, at)
+        if isinstance(series, Contributors):
+            return self._contributors_state(alarm, grid, series, at)
+        points = self._points(alarm, grid, series, band)
         current = self.states[alarm.name].value
         decision = decide(
             points, alarm.evaluation_periods, alarm.datapoints_to_alarm, alarm.treat_missing, current

@@ -44,7 +44,14 @@ class Band:
     upper: Series
 
 
-Value = float | Series | list[Series] | Band
+@dataclass(frozen=True)
+class Contributors:
+    """A Metrics Insights query with GROUP BY: one time series per group ("contributor")."""
+
+    series: dict[str, Series]
+
+
+Value = float | Series | list[Series] | Band | Contributors
 
 
 @dataclass(frozen=True)
@@ -311,6 +318,8 @@ class Evaluation:
             result: Value
             if query.metric is not None and query.stat is not None:
                 result = self._metric(query)
+            elif str(query.expression).lstrip().upper().startswith("SELECT"):
+                result = self._insights(parse_insights(str(query.expression)), query.period or self.period)
             else:
                 result = self.eval(parse(str(query.expression)))
         finally:
@@ -360,6 +369,30 @@ class Evaluation:
                 return self._call(str(node.value), node.args)
         raise MathError(f"cannot evaluate {node.kind} {node.value!r} on its own")
 
+    def _insights(self, select: InsightsQuery, period: int) -> Value:
+        keys = [k for k in self.store.keys(select.namespace, select.metric) if select.matches(k)]
+        groups: dict[str, list[MetricKey]] = {}
+        for key in keys:
+            dims = dict(key.dimensions)
+            if not all(g in dims for g in select.group_by):
+                continue  # a metric without the grouping dimension is in no group
+            label = " ".join(f"{g}={dims[g]}" for g in select.group_by)
+            groups.setdefault(label, []).append(key)
+        out: dict[str, Series] = {}
+        for label, members in groups.items():
+            series: Series = {}
+            for t in self.grid:
+                lo = datetime.fromtimestamp(t, UTC)
+                value = self.store.merged_statistic(members, select.stat, lo, lo + timedelta(seconds=period))
+                if value is not None:
+                    series[t] = value
+            if series:
+                out[label] = series
+        if not select.group_by:
+            return out.get("", {})
+        ranked = sorted(out.items(), key=lambda kv: max(kv[1].values()), reverse=select.descending)
+        return Contributors(dict(ranked[: select.limit] if select.limit else ranked))
+
     def _series(self, value: Value) -> Series:
         if isinstance(value, dict):
             return value
@@ -379,6 +412,8 @@ class Evaluation:
     def _combine(self, op: str, left: Value, right: Value) -> Value:
         if isinstance(left, Band) or isinstance(right, Band):
             raise MathError("an anomaly band can only be an alarm threshold")
+        if isinstance(left, Contributors) or isinstance(right, Contributors):
+            raise MathError("a Metrics Insights GROUP BY result cannot be combined with other values")
         if isinstance(left, list) or isinstance(right, list):
             lefts = left if isinstance(left, list) else None
             rights = right if isinstance(right, list) else None
@@ -529,6 +564,77 @@ class Evaluation:
         return Band(lower, upper)
 
 
+_INSIGHTS = re.compile(
+    r"^\s*SELECT\s+(?P<fn>AVG|COUNT|MAX|MIN|SUM)\s*\(\s*(?P<metric>\"[^\"]+\"|[A-Za-z0-9_.:/-]+)\s*\)\s+"
+    r"FROM\s+(?:SCHEMA\s*\((?P<schema>[^)]*)\)|(?P<ns>\"[^\"]+\"|[A-Za-z0-9_./#:-]+))"
+    r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+GROUP\s+BY\s+(?P<group>.+?))?"
+    r"(?:\s+ORDER\s+BY\s+(?P<order>.+?))?(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
+    re.IGNORECASE,
+)
+_INSIGHTS_STAT = {"AVG": "Average", "COUNT": "SampleCount", "MAX": "Maximum", "MIN": "Minimum", "SUM": "Sum"}
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    return text[1:-1] if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'" else text
+
+
+@dataclass(frozen=True)
+class InsightsQuery:
+    """The subset of CloudWatch Metrics Insights the sandbox evaluates."""
+
+    stat: str
+    metric: str
+    namespace: str
+    schema_keys: tuple[str, ...] | None  # SCHEMA("ns", k…): exactly these dimension keys
+    where: tuple[tuple[str, str, str], ...] = ()  # (key, operator, value)
+    group_by: tuple[str, ...] = ()
+    descending: bool = True
+    limit: int | None = None
+
+    def matches(self, key: MetricKey) -> bool:
+        dims = dict(key.dimensions)
+        if self.schema_keys is not None and set(dims) != set(self.schema_keys):
+            return False
+        for name, op, value in self.where:
+            present = dims.get(name)
+            if (op == "=" and present != value) or (op == "!=" and present == value):
+                return False
+        return True
+
+
+def parse_insights(expression: str) -> InsightsQuery:
+    """Parse `SELECT FN(metric) FROM SCHEMA(ns, keys…) | ns [WHERE k = 'v' AND …] [GROUP BY …]
+    [ORDER BY …] [LIMIT n]` (FN: AVG, COUNT, MAX, MIN, SUM)."""
+    match = _INSIGHTS.match(expression)
+    if not match:
+        raise MathError(f"Metrics Insights query {expression!r} is outside the subset the sandbox evaluates")
+    if match.group("schema") is not None:
+        parts = [_unquote(p) for p in match.group("schema").split(",")]
+        namespace, schema_keys = parts[0], tuple(p for p in parts[1:] if p)
+    else:
+        namespace, schema_keys = _unquote(match.group("ns")), None
+    where: list[tuple[str, str, str]] = []
+    if match.group("where"):
+        for clause in re.split(r"\s+AND\s+", match.group("where"), flags=re.IGNORECASE):
+            cond = re.match(r"^\s*(\S+)\s*(!=|=)\s*(.+?)\s*$", clause)
+            if not cond:
+                raise MathError(f"Metrics Insights WHERE clause {clause!r} is not `key = 'value'`")
+            where.append((_unquote(cond.group(1)), cond.group(2), _unquote(cond.group(3))))
+    group = tuple(_unquote(g) for g in (match.group("group") or "").split(",") if g.strip())
+    order = (match.group("order") or "").upper()
+    return InsightsQuery(
+        stat=_INSIGHTS_STAT[match.group("fn").upper()],
+        metric=_unquote(match.group("metric")),
+        namespace=namespace,
+        schema_keys=schema_keys,
+        where=tuple(where),
+        group_by=group,
+        descending=not order.endswith("ASC"),
+        limit=int(match.group("limit")) if match.group("limit") else None,
+    )
+
+
 def grid_for(start: datetime, end: datetime, period: int) -> list[float]:
     """Epoch-aligned period starts covering [start, end)."""
     out = []
@@ -556,16 +662,22 @@ def get_metric_data(
         if not query.return_data:
             continue
         value = evaluation.value(query.id)
-        series = evaluation._series(value) if not isinstance(value, Band) else value.upper
-        items = sorted(series.items(), reverse=scan_by != "TimestampAscending")
         label = query.label or (query.metric.name if query.metric else query.id)
-        results.append(
-            {
-                "id": query.id,
-                "label": label,
-                "values": [v for _, v in items],
-                "timestamps": [datetime.fromtimestamp(t, UTC) for t, _ in items],
-                "status_code": "Complete",
-            }
-        )
+        if isinstance(value, Contributors):
+            labelled = [(f"{label} {group}".strip(), series) for group, series in value.series.items()]
+        elif isinstance(value, list):
+            labelled = [(label, series) for series in value]
+        else:
+            labelled = [(label, value.upper if isinstance(value, Band) else evaluation._series(value))]
+        for text, series in labelled:
+            items = sorted(series.items(), reverse=scan_by != "TimestampAscending")
+            results.append(
+                {
+                    "id": query.id,
+                    "label": text,
+                    "values": [v for _, v in items],
+                    "timestamps": [datetime.fromtimestamp(t, UTC) for t, _ in items],
+                    "status_code": "Complete",
+                }
+            )
     return results

@@ -410,6 +410,22 @@ class MetricStore:
                 agg.add(entry)
             return agg
 
+    def merged_statistic(
+        self, keys: Iterable[MetricKey], stat: str, start: datetime, end: datetime
+    ) -> float | None:
+        """`stat` over the union of several metrics' data in [start, end) (Metrics Insights style)."""
+        check_statistic(stat)
+        merged: Aggregate | None = None
+        with self._lock:
+            for key in keys:
+                stamps, entries = self._series.get(key, ([], []))
+                lo = bisect.bisect_left(stamps, start.timestamp())
+                hi = bisect.bisect_left(stamps, end.timestamp())
+                for entry in entries[lo:hi]:
+                    merged = merged or Aggregate()
+                    merged.add(entry)
+        return None if merged is None else merged.statistic(stat)
+
     def statistic(self, key: MetricKey, stat: str, start: datetime, end: datetime) -> float | None:
         """`stat` of `key` over [start, end); None when there is no data (a missing datapoint)."""
         check_statistic(stat)

@@ -344,3 +344,32 @@ def test_an_alarm_without_threshold_is_rejected_with_its_name() -> None:
     bad = {k: v for k, v in P95_LATENCY.items() if k != "Threshold"}
     with pytest.raises(AlarmDefinitionError, match="latency-p95-critical"):
         MetricAlarm.from_properties(bad, region="us-east-1", account="123456789012")
+
+
+def test_a_multi_time_series_alarm_is_in_alarm_while_any_contributor_is() -> None:
+    h = Harness()
+    alarm = {
+        "AlarmName": "application-budget-critical",
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 90,
+        "EvaluationPeriods": 1,
+        "TreatMissingData": "ignore",
+        "Metrics": [
+            {
+                "Id": "utilization",
+                "Expression": f'SELECT MAX(BudgetUtilization) FROM SCHEMA("{NS}", Application) GROUP BY Application',
+                "Period": 60,
+            }
+        ],
+    }
+    evaluator = h.evaluator(alarm)
+    h.put("BudgetUtilization", 0, [40], {"Application": "chat"})
+    h.put("BudgetUtilization", 0, [95], {"Application": "search"})
+    h.put("BudgetUtilization", 0, [20], {"Application": "batch"})
+    changes = evaluator.evaluate(h.at_minute(1))
+    assert evaluator.state("application-budget-critical") == ALARM
+    assert changes[0].current.reason == "1 out of 3 time series evaluated to ALARM"
+    assert json.loads(changes[0].current.reason_data)["alarmingContributors"] == ["Application=search"]
+    h.put("BudgetUtilization", 1, [60], {"Application": "search"})
+    evaluator.evaluate(h.at_minute(2))
+    assert evaluator.state("application-budget-critical") == OK

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sandbox.metricmath import Evaluation, MathError, Query, get_metric_data, grid_for
+from sandbox.metricmath import (
+    Contributors,
+    Evaluation,
+    MathError,
+    Query,
+    get_metric_data,
+    grid_for,
+    parse_insights,
+)
 from sandbox.metrics import MetricKey, MetricStore
 
 T0 = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
@@ -107,3 +115,50 @@ def test_get_metric_data_answers_like_cloudwatch() -> None:
 def test_grid_is_epoch_aligned() -> None:
     grid = grid_for(T0 + timedelta(seconds=90), T0 + timedelta(minutes=5), 120)
     assert [datetime.fromtimestamp(t, UTC).minute for t in grid] == [0, 2, 4]
+
+
+def test_metrics_insights_group_by_gives_one_series_per_group_over_exact_schemas() -> None:
+    store = MetricStore(lambda: T0)
+    for app, values in {"chat": [50.0, 80.0], "search": [10.0, 20.0]}.items():
+        for k, value in enumerate(values):
+            store.seed(
+                "N",
+                "BudgetUtilization",
+                value,
+                dimensions={"Application": app},
+                timestamp=T0 + timedelta(minutes=k),
+            )
+    # a different schema (no dimensions, or an extra one) is not selected
+    store.seed("N", "BudgetUtilization", 99.0, timestamp=T0)
+    store.seed(
+        "N", "BudgetUtilization", 99.0, dimensions={"Application": "chat", "ModelId": "m"}, timestamp=T0
+    )
+    queries = {
+        "u": Query(
+            id="u",
+            expression='SELECT MAX(BudgetUtilization) FROM SCHEMA("N", Application) GROUP BY Application',
+            period=60,
+        )
+    }
+    result = Evaluation(store, queries, GRID, 60).value("u")
+    assert isinstance(result, Contributors)
+    assert {label: [s.get(t) for t in GRID] for label, s in result.series.items()} == {
+        "Application=chat": [50.0, 80.0, None, None],
+        "Application=search": [10.0, 20.0, None, None],
+    }
+
+
+def test_metrics_insights_where_and_aggregate_without_group() -> None:
+    store = store_with({})
+    for app, value in (("chat", 3.0), ("search", 4.0), ("batch", 100.0)):
+        store.seed("N", "Requests", value, dimensions={"Application": app}, timestamp=T0)
+    query = parse_insights("SELECT SUM(Requests) FROM \"N\" WHERE Application != 'batch'")
+    assert query.stat == "Sum"
+    queries = {
+        "q": Query(
+            id="q", expression="SELECT SUM(Requests) FROM \"N\" WHERE Application != 'batch'", period=60
+        )
+    }
+    assert Evaluation(store, queries, GRID, 60).value("q") == {GRID[0]: 7.0}
+    with pytest.raises(MathError, match="outside the subset"):
+        parse_insights("SELECT PERCENTILE(Requests, 95) FROM N")
