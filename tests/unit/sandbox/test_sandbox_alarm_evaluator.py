@@ -357,7 +357,9 @@ def test_a_multi_time_series_alarm_is_in_alarm_while_any_contributor_is() -> Non
         "Metrics": [
             {
                 "Id": "utilization",
-                "Expression": f'SELECT MAX(BudgetUtilization) FROM SCHEMA("{NS}", Application) GROUP BY Application',
+                "Expression": (
+                    f'SELECT MAX(BudgetUtilization) FROM SCHEMA("{NS}", Application) GROUP BY Application'
+                ),
                 "Period": 60,
             }
         ],
