@@ -10,6 +10,10 @@ moved there first, so what the target prints is stamped with that time; at each 
 boundary the alarms are evaluated, as CloudWatch evaluates them once a minute. Real waits
 (Step Functions Wait states, task-token timeouts) are not simulated: pass durations through
 `clock.scaled()` (see sandbox.clock).
+
+By default simulated time starts two hours before the wall clock. Handlers that read the wall
+clock (a month-to-date GetMetricData up to "now") then still see every simulated datapoint, as
+long as a run covers less than two simulated hours.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from sandbox.shims import Invocation
 from sandbox.stack import ScheduleSpec, Stack
 
 EVALUATION_INTERVAL = 60  # seconds between alarm evaluations, as in CloudWatch
+DEFAULT_LEAD = timedelta(hours=2)  # simulated time starts this long before the wall clock
 
 
 @dataclass
@@ -94,8 +99,9 @@ def running(
 
     from sandbox.shims import eventbridge_targets, in_process_lambdas
 
-    clock = SimClock(start=start) if start is not None else SimClock()
-    clock.scale = scale
+    if start is None:
+        start = datetime.now(UTC).replace(second=0, microsecond=0) - DEFAULT_LEAD
+    clock = SimClock(start=start, scale=scale)
     store = MetricStore(clock.now)
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
