@@ -468,15 +468,12 @@ class MetricStore:
             store.ingest_put_metric_data(namespace, metric_data)
 
         def get_metric_data(
-            backend: Any,
-            queries: list[Mapping[str, Any]],
-            start_time: datetime,
-            end_time: datetime,
-            scan_by: str = "TimestampAscending",
-        ) -> list[dict[str, Any]]:
+            backend: Any, queries: Any, start_time: Any, end_time: Any, scan_by: str = ""
+        ) -> Any:
             from sandbox.metricmath import get_metric_data as answer
 
-            return answer(store, queries, _as_datetime(start_time), _as_datetime(end_time), scan_by)
+            ascending = scan_by or "TimestampAscending"  # moto's backend default
+            return answer(store, queries, _as_datetime(start_time), _as_datetime(end_time), ascending)
 
         def save_logs(fn: Any, output: str) -> Any:
             result = original_save_logs(fn, output)

@@ -643,17 +643,15 @@ def _source_event(stack: Stack, lid: str, event_name: str, event: Mapping[str, A
         events.put_targets(**put)
         stack._register(f"{lid}{event_name}", "AWS::Events::Rule", rule_name, props, Arn=rule_arn)
         if kind == "Schedule":
-            stack.schedules.append(
-                ScheduleSpec(
-                    where,
-                    rule_name,
-                    str(props["Schedule"]),
-                    target_arn,
-                    props.get("Input"),
-                    "events-rule",
-                    rule_arn,
-                    rule["State"] == "ENABLED",
-                )
+            _remember(
+                stack,
+                where,
+                name=rule_name,
+                expression=str(props["Schedule"]),
+                target=target,
+                source="events-rule",
+                arn=rule_arn,
+                state=rule["State"],
             )
     elif kind == "ScheduleV2":
         name = str(props.get("Name") or _name(stack.stack_name, f"{lid}{event_name}"))
@@ -661,25 +659,7 @@ def _source_event(stack: Stack, lid: str, event_name: str, event: Mapping[str, A
         target = {"Arn": target_arn, "RoleArn": str(role_arn)}
         if "Input" in props:
             target["Input"] = str(props["Input"])
-        created = stack.client("scheduler").create_schedule(
-            Name=name,
-            ScheduleExpression=str(props["ScheduleExpression"]),
-            FlexibleTimeWindow=props.get("FlexibleTimeWindow") or {"Mode": "OFF"},
-            Target=target,
-            State=str(props.get("State", "ENABLED")),
-        )
-        stack.schedules.append(
-            ScheduleSpec(
-                where,
-                name,
-                str(props["ScheduleExpression"]),
-                target_arn,
-                props.get("Input"),
-                "scheduler",
-                created["ScheduleArn"],
-                str(props.get("State", "ENABLED")) == "ENABLED",
-            )
-        )
+        _create_schedule(stack, where, {**props, "Name": name, "Target": target})
     elif kind == "SNS":
         stack.client("sns").subscribe(TopicArn=str(props["Topic"]), Protocol="lambda", Endpoint=target_arn)
     elif kind == "SQS":
@@ -992,17 +972,15 @@ def _rule(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mappin
         }
         targets.append(item)
         if rule.get("ScheduleExpression"):
-            stack.schedules.append(
-                ScheduleSpec(
-                    lid,
-                    name,
-                    rule["ScheduleExpression"],
-                    str(target["Arn"]),
-                    target.get("Input"),
-                    "events-rule",
-                    arn,
-                    rule["State"] == "ENABLED",
-                )
+            _remember(
+                stack,
+                lid,
+                name=name,
+                expression=rule["ScheduleExpression"],
+                target=item,
+                source="events-rule",
+                arn=arn,
+                state=rule["State"],
             )
     if targets:
         put: dict[str, Any] = {"Rule": name, "Targets": targets}
@@ -1012,13 +990,28 @@ def _rule(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mappin
     stack._register(lid, type_, name, props, Arn=arn)
 
 
-def _scheduler_schedule(
-    stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]
+def _remember(
+    stack: Stack,
+    where: str,
+    *,
+    name: str,
+    expression: str,
+    target: Mapping[str, Any],
+    source: str,
+    arn: str,
+    state: str,
 ) -> None:
-    name = str(props.get("Name") or _name(stack.stack_name, lid))
+    spec = ScheduleSpec(
+        where, name, expression, str(target["Arn"]), target.get("Input"), source, arn, state == "ENABLED"
+    )
+    stack.schedules.append(spec)
+
+
+def _create_schedule(stack: Stack, where: str, props: Mapping[str, Any]) -> str:
+    """An EventBridge Scheduler schedule in moto, remembered for the simulated clock; returns its ARN."""
     target = dict(props["Target"])
     kwargs: dict[str, Any] = {
-        "Name": name,
+        "Name": str(props["Name"]),
         "ScheduleExpression": str(props["ScheduleExpression"]),
         "FlexibleTimeWindow": props.get("FlexibleTimeWindow") or {"Mode": "OFF"},
         "Target": {
@@ -1030,19 +1023,25 @@ def _scheduler_schedule(
     }
     if props.get("GroupName"):
         kwargs["GroupName"] = str(props["GroupName"])
-    arn = stack.client("scheduler").create_schedule(**kwargs)["ScheduleArn"]
-    stack.schedules.append(
-        ScheduleSpec(
-            lid,
-            name,
-            kwargs["ScheduleExpression"],
-            str(target["Arn"]),
-            target.get("Input"),
-            "scheduler",
-            arn,
-            kwargs["State"] == "ENABLED",
-        )
+    arn = str(stack.client("scheduler").create_schedule(**kwargs)["ScheduleArn"])
+    _remember(
+        stack,
+        where,
+        name=kwargs["Name"],
+        expression=kwargs["ScheduleExpression"],
+        target=target,
+        source="scheduler",
+        arn=arn,
+        state=kwargs["State"],
     )
+    return arn
+
+
+def _scheduler_schedule(
+    stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]
+) -> None:
+    name = str(props.get("Name") or _name(stack.stack_name, lid))
+    arn = _create_schedule(stack, lid, {**props, "Name": name})
     stack._register(lid, type_, name, props, Arn=arn)
 
 
