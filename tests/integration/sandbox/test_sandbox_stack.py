@@ -143,6 +143,9 @@ def test_each_resource_kind_is_created_and_the_rest_is_reported(
     assert boto3.client("ssm").get_parameter(Name=stack.physical_id("SeedCount"))["Parameter"]["Value"] == "3"
     composite = boto3.client("cloudwatch").describe_alarms(AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
     assert [(a["AlarmName"], a["StateValue"]) for a in composite] == [("fx-both", "INSUFFICIENT_DATA")]
+    # escalation and remediation read alarm tags through ListTagsForResource
+    tags = boto3.client("cloudwatch").list_tags_for_resource(ResourceARN=composite[0]["AlarmArn"])["Tags"]
+    assert tags == [{"Key": "Severity", "Value": "critical"}]
 
 
 def test_function_output_becomes_metrics_that_get_metric_data_sees(
