@@ -26,7 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.metricmath import AnomalyModel, Band, Contributors, Evaluation, MathError, Query, Series
+from sandbox.metricmath import (
+    AnomalyModel,
+    Band,
+    Contributors,
+    Evaluation,
+    MathError,
+    Query,
+    Series,
+    grid_for,
+)
 from sandbox.metrics import MetricKey, MetricStore, percentile_of, period_start
 
 OK, ALARM, INSUFFICIENT = "OK", "ALARM", "INSUFFICIENT_DATA"
@@ -61,6 +70,16 @@ class Datapoint:
     breaching: bool = False
     lower: float | None = None
     upper: float | None = None
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    """One period of an alarm's chart: the value (None = no data) and the threshold line(s)."""
+
+    timestamp: datetime
+    value: float | None
+    lower: float | None
+    upper: float | None
 
 
 @dataclass(frozen=True)
@@ -749,6 +768,36 @@ class AlarmEvaluator:
             f"Threshold Crossed: {count} out of the last {n} datapoints [{listed}]{filled} {verb} "
             f"{neg}{words} the threshold ({_num(alarm.threshold)}) {transition}."
         )
+
+    def chart(self, name: str, start: datetime, end: datetime) -> dict[str, list[ChartPoint]]:
+        """The compared series of metric alarm `name` over [start, end) with its threshold or band,
+        one list per contributor ("" for a single series) — what a report plots."""
+        alarm = self.metric_alarms[name]
+        grid = grid_for(start, end, alarm.period)
+        evaluation = Evaluation(
+            self.store, {q.id: q for q in alarm.queries}, grid, alarm.period, self.anomaly
+        )
+        raw = evaluation.value(alarm.value_query.id)
+        band = evaluation.value(alarm.threshold_metric_id) if alarm.threshold_metric_id else None
+        if isinstance(raw, Contributors):
+            lines = raw.series
+        elif isinstance(raw, dict):
+            lines = {"": raw}
+        else:
+            raise AlarmDefinitionError(f"alarm {name}: the compared query must be one time series")
+        lower_is_bad = alarm.comparison.startswith("LessThan") and not isinstance(band, Band)
+        out: dict[str, list[ChartPoint]] = {}
+        for label, series in lines.items():
+            points = []
+            for t in grid:
+                if isinstance(band, Band):
+                    lower, upper = band.lower.get(t), band.upper.get(t)
+                else:
+                    lower = alarm.threshold if lower_is_bad else None
+                    upper = None if lower_is_bad else alarm.threshold
+                points.append(ChartPoint(datetime.fromtimestamp(t, UTC), series.get(t), lower, upper))
+            out[label] = points
+        return out
 
     # ---------------------------------------------------------------- composite alarms
     def _composite_state(self, alarm: CompositeAlarm, at: datetime) -> AlarmState:

@@ -510,6 +510,64 @@ class Stack:
             raise StackError(f"schedule {spec.name}: target service {service} is not emulated")
 
 
+def template_alarms(
+    template: Mapping[str, Any] | None = None,
+    *,
+    stack_name: str = "bedrock-watch",
+    parameters: Mapping[str, Any] | None = None,
+    region: str = REGION,
+    account_id: str = ACCOUNT_ID,
+    foreach_hook: ForEachHook | None = None,
+) -> tuple[list[MetricAlarm], list[CompositeAlarm], list[Unsupported]]:
+    """The template's alarms as the evaluator needs them, without moto (for backtests on logs).
+
+    References to other resources resolve to the names the sandbox would give them
+    (`<stack>-<LogicalId>`, ARNs built from those), so alarm names, dimensions and rules come
+    out as in a sandbox deployment. Alarms that cannot be resolved are returned as Unsupported.
+    """
+    raw = dict(template if template is not None else load_template())
+    params = resolve_parameters(raw, parameters)
+    hook = foreach_hook if foreach_hook is not None else default_foreach_hook()
+    expanded, leftover = expand_template(raw, params, hook)
+    declared = without_foreach(expanded.get("Resources") or {})
+
+    def lookup(logical_id: str, attribute: str | None) -> Any:
+        spec = declared.get(logical_id)
+        if spec is None:
+            raise UnresolvedReference(logical_id, attribute)
+        props = spec.get("Properties") or {}
+        name = next(
+            (props[k] for k in ("AlarmName", "FunctionName", "TopicName", "Name") if k in props), None
+        )
+        physical = resolver.resolve(name) if name is not None else _name(stack_name, logical_id)
+        if attribute is None:
+            return physical
+        return f"arn:aws:{str(spec.get('Type', '')).split('::')[1].lower()}:{region}:{account_id}:{physical}"
+
+    resolver = Resolver(expanded, params, stack_name, lookup, region, account_id)
+    metric: list[MetricAlarm] = []
+    composite: list[CompositeAlarm] = []
+    unsupported = [Unsupported(key, "Fn::ForEach", "loop not expanded") for _, key in leftover]
+    for logical_id, spec in declared.items():
+        type_ = spec.get("Type")
+        if type_ not in {"AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"}:
+            continue
+        condition = spec.get("Condition")
+        if condition is not None and not resolver.condition(str(condition)):
+            continue
+        try:
+            props = resolver.resolve(spec.get("Properties") or {})
+            props.setdefault("AlarmName", _name(stack_name, logical_id, 255))
+            kwargs = {"region": region, "account": account_id, "logical_id": logical_id}
+            if type_ == "AWS::CloudWatch::Alarm":
+                metric.append(MetricAlarm.from_properties(props, **kwargs))
+            else:
+                composite.append(CompositeAlarm.from_properties(props, **kwargs))
+        except Exception as exc:
+            unsupported.append(Unsupported(logical_id, str(type_), f"{type(exc).__name__}: {exc}"))
+    return metric, composite, unsupported
+
+
 # ---------------------------------------------------------------------- resource creators
 Creator = Callable[[Stack, str, str, dict[str, Any], Mapping[str, Any]], None]
 

@@ -136,6 +136,18 @@ def test_the_state_change_event_has_the_shape_cloudwatch_sends() -> None:
     assert detail["configuration"]["description"] == "p95 latency above 5 s"
 
 
+def test_chart_gives_the_compared_series_and_threshold_per_period() -> None:
+    h = Harness()
+    evaluator = h.evaluator(P95_LATENCY)
+    h.put("Latency", 1, latencies(5200))
+    chart = evaluator.chart("latency-p95-critical", T0, T0 + timedelta(minutes=3))
+    assert [(p.timestamp.minute, p.value, p.upper) for p in chart[""]] == [
+        (0, None, 5000.0),
+        (1, 5200.0, 5000.0),
+        (2, None, 5000.0),
+    ]
+
+
 def test_m_of_n_needs_m_breaching_datapoints_among_the_last_n() -> None:
     h = Harness()
     alarm = {**P95_LATENCY, "EvaluationPeriods": 5, "DatapointsToAlarm": 3, "Statistic": "Maximum"}
@@ -375,3 +387,25 @@ def test_a_multi_time_series_alarm_is_in_alarm_while_any_contributor_is() -> Non
     h.put("BudgetUtilization", 1, [60], {"Application": "search"})
     evaluator.evaluate(h.at_minute(2))
     assert evaluator.state("application-budget-critical") == OK
+
+
+def test_the_templates_alarms_can_be_evaluated_without_moto_for_backtests() -> None:
+    from pathlib import Path
+
+    from sandbox.stack import template_alarms
+    from sandbox.template import load_yaml
+
+    fixture = Path(__file__).parents[2] / "integration" / "sandbox" / "fixture_template.yaml"
+    # Given the fixture template's alarms, resolved without any AWS
+    metric, composite, unsupported = template_alarms(load_yaml(fixture.read_text()), stack_name="fx")
+    assert [a.name for a in metric] == ["fx-spend"]
+    assert [a.rule for a in composite] == ['ALARM("fx-spend") AND NOT OK("fx-spend")']
+    assert unsupported == []
+    # When spend is replayed into a store and the alarms evaluated at the end of that minute
+    h = Harness()
+    h.store.seed("Fixture", "CostUSD", [1.5], timestamp=h.at_minute(0))
+    evaluator = AlarmEvaluator(metric, composite, h.store, now=h.clock.now, update_moto=False)
+    evaluator.evaluate(h.at_minute(1))
+    # Then both would have fired
+    assert evaluator.state("fx-spend") == ALARM
+    assert evaluator.state("fx-both") == ALARM
