@@ -740,6 +740,13 @@ class AlarmEvaluator:
             return f"Insufficient Data: {unknown} datapoint{'s were' if unknown != 1 else ' was'} unknown."
         to_alarm = decision.state == ALARM
         n, m = alarm.evaluation_periods, alarm.datapoints_to_alarm
+        if decision.filled and not decision.evaluated:
+            # CloudWatch's wording when only missing-data treatment decided
+            fills = decision.filled
+            kind = "Breaching" if decision.filled_breaching else "NonBreaching"
+            periods = f"{fills} period{'s' if fills != 1 else ''}"
+            treated = f"{fills} missing datapoint{'s were' if fills != 1 else ' was'} treated as [{kind}]"
+            return f"Threshold Crossed: no datapoints were received for {periods} and {treated}."
         chosen = [p for p in decision.evaluated if p.breaching == to_alarm]
         count = len(chosen) + (decision.filled if decision.filled_breaching == to_alarm else 0)
         listed = ", ".join(f"{_num(p.value or 0.0)} ({_short(p.timestamp)})" for p in reversed(chosen))

@@ -178,8 +178,13 @@ def test_a_silent_metric_follows_the_missing_data_treatment(treat: str, expected
     assert evaluator.state("latency-p95-critical") == ALARM
     # When the metric stops for longer than the evaluation range (5 periods)
     evaluator.evaluate(h.at_minute(12))
-    # Then the state is what the treatment says
+    # Then the state is what the treatment says, in CloudWatch's words
     assert evaluator.state("latency-p95-critical") == expected
+    if treat == "notBreaching":
+        assert evaluator.states["latency-p95-critical"].reason == (
+            "Threshold Crossed: no datapoints were received for 3 periods and 3 missing datapoints "
+            "were treated as [NonBreaching]."
+        )
 
 
 def test_low_sample_percentiles_can_be_ignored() -> None:
