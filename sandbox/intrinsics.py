@@ -48,7 +48,7 @@ class UnresolvedReference(IntrinsicError):
         self.logical_id = logical_id
         self.attribute = attribute
         target = f"{logical_id}.{attribute}" if attribute else logical_id
-        super().__init__(f"reference to {target}, which the sandbox has not created")
+        super().__init__(f"reference to {target}, which has no value here (not created, or not given)")
 
 
 def _parameter_value(name: str, spec: Mapping[str, Any], given: Any) -> Any:
@@ -83,39 +83,68 @@ def resolve_parameters(
 
 @dataclass
 class Resolver:
-    """Evaluates intrinsic functions against one stack's parameters, conditions and resources."""
+    """Evaluates intrinsic functions against known values and, optionally, a resource lookup.
 
-    template: Mapping[str, Any]
-    parameters: Mapping[str, Any]
-    stack_name: str
-    lookup: Lookup
-    region: str = REGION
-    account_id: str = ACCOUNT_ID
-    _conditions: dict[str, bool] = field(default_factory=dict)
+    `refs` holds what `Ref` returns for parameters, pseudo-parameters (defaults are filled in
+    for those not given) and any resources known up front; `attrs` holds "Resource.Attribute"
+    values for `Fn::GetAtt`; `conditions` and `mappings` are the template's sections; `lookup`,
+    when given, answers for resources created on the way (the sandbox stack). A tests' stand-in
+    for a deployment is just `Resolver(refs, attrs, conditions)`.
+    """
+
+    refs: Mapping[str, Any]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    conditions: Mapping[str, Any] = field(default_factory=dict)
+    mappings: Mapping[str, Any] = field(default_factory=dict)
+    lookup: Lookup | None = None
+    _condition_values: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def for_template(
+        cls,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, Any],
+        stack_name: str,
+        lookup: Lookup | None = None,
+        *,
+        region: str = REGION,
+        account_id: str = ACCOUNT_ID,
+    ) -> Resolver:
+        """A resolver for `template` deployed as `stack_name` with resolved `parameters`."""
+        pseudo = {"AWS::StackName": stack_name, "AWS::Region": region, "AWS::AccountId": account_id}
+        return cls(
+            {**pseudo, **parameters},
+            {},
+            template.get("Conditions") or {},
+            template.get("Mappings") or {},
+            lookup,
+        )
 
     @property
     def pseudo(self) -> dict[str, Any]:
-        return {
-            "AWS::StackName": self.stack_name,
-            "AWS::StackId": (
-                f"arn:{PARTITION}:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/sandbox"
-            ),
-            "AWS::Region": self.region,
-            "AWS::AccountId": self.account_id,
+        """Every pseudo-parameter: the given ones, the rest defaulted (moto's account, us-east-1)."""
+        stack = str(self.refs.get("AWS::StackName", "bedrock-watch"))
+        region = str(self.refs.get("AWS::Region", REGION))
+        account = str(self.refs.get("AWS::AccountId", ACCOUNT_ID))
+        defaults = {
+            "AWS::StackName": stack,
+            "AWS::StackId": f"arn:{PARTITION}:cloudformation:{region}:{account}:stack/{stack}/sandbox",
+            "AWS::Region": region,
+            "AWS::AccountId": account,
             "AWS::Partition": PARTITION,
             "AWS::URLSuffix": URL_SUFFIX,
             "AWS::NotificationARNs": [],
         }
+        return {**defaults, **{k: v for k, v in self.refs.items() if k.startswith("AWS::")}}
 
     # ------------------------------------------------------------------ conditions
     def condition(self, name: str) -> bool:
         """The value of a named condition of the template's Conditions section."""
-        if name not in self._conditions:
-            conditions = self.template.get("Conditions") or {}
-            if name not in conditions:
+        if name not in self._condition_values:
+            if name not in self.conditions:
                 raise IntrinsicError(f"condition {name} is not declared in Conditions")
-            self._conditions[name] = self._truth(conditions[name])
-        return self._conditions[name]
+            self._condition_values[name] = self._truth(self.conditions[name])
+        return self._condition_values[name]
 
     def _truth(self, expr: Any) -> bool:
         if isinstance(expr, Mapping) and len(expr) == 1:
@@ -165,13 +194,20 @@ class Resolver:
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
             return _NO_VALUE
-        if name in self.pseudo:
+        if name in self.refs:
+            return self.refs[name]
+        if name.startswith("AWS::") and name in self.pseudo:
             return self.pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
+        if self.lookup is None:
+            raise UnresolvedReference(name)
         return self.lookup(name, None)
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
+        key = f"{logical_id}.{attribute}"
+        if key in self.attrs:
+            return self.attrs[key]
+        if self.lookup is None:
+            raise UnresolvedReference(logical_id, attribute)
         return self.lookup(logical_id, attribute)
 
     def sub(self, text: str, variables: Mapping[str, Any]) -> str:
@@ -263,9 +299,8 @@ def _fn_length(r: Resolver, arg: Any) -> int:
 
 def _fn_find_in_map(r: Resolver, arg: Any) -> Any:
     map_name, top, second, *rest = (r.resolve(a) for a in arg)
-    mappings = r.template.get("Mappings") or {}
     try:
-        return mappings[map_name][top][second]
+        return r.mappings[map_name][top][second]
     except KeyError:
         # AWS::LanguageExtensions adds a DefaultValue option as a 4th argument.
         if rest and isinstance(rest[0], Mapping) and "DefaultValue" in rest[0]:
@@ -278,7 +313,7 @@ def _fn_base64(r: Resolver, arg: Any) -> str:
 
 
 def _fn_get_azs(r: Resolver, arg: Any) -> list[str]:
-    region = r.resolve(arg) or r.region
+    region = r.resolve(arg) or r.pseudo["AWS::Region"]
     return [f"{region}{suffix}" for suffix in "abc"]
 
 

@@ -268,7 +268,9 @@ class Stack:
         self.metric_alarms: list[MetricAlarm] = []
         self.composite_alarms: list[CompositeAlarm] = []
         self.created_at: datetime | None = None
-        self.resolver = Resolver(self.template, self.parameters, stack_name, self._lookup, region, account_id)
+        self.resolver = Resolver.for_template(
+            self.template, self.parameters, stack_name, self._lookup, region=region, account_id=account_id
+        )
         self._clients: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lookups
@@ -544,7 +546,9 @@ def template_alarms(
             return physical
         return f"arn:aws:{str(spec.get('Type', '')).split('::')[1].lower()}:{region}:{account_id}:{physical}"
 
-    resolver = Resolver(expanded, params, stack_name, lookup, region, account_id)
+    resolver = Resolver.for_template(
+        expanded, params, stack_name, lookup, region=region, account_id=account_id
+    )
     metric: list[MetricAlarm] = []
     composite: list[CompositeAlarm] = []
     unsupported = [Unsupported(key, "Fn::ForEach", "loop not expanded") for _, key in leftover]

@@ -47,7 +47,7 @@ def resolver(**overrides: Any) -> Resolver:
             raise UnresolvedReference(logical_id, attribute)
         return RESOURCES[(logical_id, attribute)]
 
-    return Resolver(TEMPLATE, resolve_parameters(TEMPLATE, overrides), "stack", lookup)
+    return Resolver.for_template(TEMPLATE, resolve_parameters(TEMPLATE, overrides), "stack", lookup)
 
 
 @pytest.mark.parametrize(
@@ -95,6 +95,24 @@ def test_bad_parameters_and_references_are_named() -> None:
         resolver(Nope="1")
     with pytest.raises(UnresolvedReference, match="Table"):
         resolver().resolve({"Ref": "Table"})
+
+
+def test_a_resolver_from_given_values_alone_stands_in_for_a_deployment() -> None:
+    # the form tests use: Ref values, GetAtt values and the Conditions section, no lookup
+    resolver = Resolver(
+        {"Env": "prod", "Topic": "arn:aws:sns:us-east-1:123456789012:t", "AWS::StackName": "bw-prod"},
+        {"Fn.Arn": "arn:aws:lambda:us-east-1:123456789012:function:f"},
+        {"IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]}},
+    )
+    assert resolver.resolve({"Fn::Sub": "${AWS::StackName}:${Fn.Arn}:${AWS::Partition}"}) == (
+        "bw-prod:arn:aws:lambda:us-east-1:123456789012:function:f:aws"
+    )
+    assert (
+        resolver.resolve({"Fn::If": ["IsProd", {"Ref": "Topic"}, "none"]})
+        == "arn:aws:sns:us-east-1:123456789012:t"
+    )
+    with pytest.raises(UnresolvedReference, match="Queue"):
+        resolver.resolve({"Ref": "Queue"})
 
 
 def test_references_find_every_logical_id_an_expression_depends_on() -> None:
