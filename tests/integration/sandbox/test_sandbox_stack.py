@@ -64,6 +64,8 @@ def test_functions_get_their_code_environment_and_log_subscriptions(stack: Stack
     client = boto3.client("lambda")
     logs = boto3.client("logs")
     for logical_id, spec in resources(type_="AWS::Serverless::Function").items():
+        if logical_id not in stack.resources:
+            continue  # not created: the first test names the reason
         config = client.get_function(FunctionName=stack.function_name(logical_id))["Configuration"]
         env = config["Environment"]["Variables"]
         own = spec["Properties"].get("Environment", {}).get("Variables", {})
