@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +29,11 @@ def stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack()
 
 
-def detail(desc: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = desc
-    return out
+def failure_message(desc: dict[str, Any]) -> str:
+    """The readable message of a failed execution (a Lambda error's errorMessage, or the cause)."""
+    cause = desc.get("cause", "")
+    try:
+        parsed = json.loads(cause)
+    except json.JSONDecodeError:
+        return str(cause)
+    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else str(cause)

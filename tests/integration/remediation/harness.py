@@ -177,6 +177,20 @@ class Stack:
         """`Remediation Finished` events put on the default bus (detail only)."""
         return [e["detail"] for e in self._drain(self.events_queue)]
 
+    def put_model_metrics(self, model: str, *, requests: int, errors: int) -> None:
+        """What the meter publishes for `model` (namespace and dimension from the contract)."""
+        from bedrock_watch.contract import DIMENSION_MODEL
+        from bedrock_watch.routes import base_model_id
+
+        dims = [{"Name": DIMENSION_MODEL, "Value": base_model_id(model)}]
+        self.client("cloudwatch").put_metric_data(
+            Namespace=self.params["MetricsNamespace"],
+            MetricData=[
+                {"MetricName": "Requests", "Dimensions": dims, "Value": requests, "Unit": "Count"},
+                {"MetricName": "Errors", "Dimensions": dims, "Value": errors, "Unit": "Count"},
+            ],
+        )
+
     def invoke(self, logical: str, event: Any) -> Any:
         resp = self.client("lambda").invoke(FunctionName=self.physical[logical], Payload=json.dumps(event))
         return json.loads(resp["Payload"].read())
@@ -190,7 +204,7 @@ def _function_env(stack: Stack, props: dict[str, Any], overrides: dict[str, str]
     return {**resolved, **overrides}
 
 
-def deploy(name: str = "bw-test", **param_overrides: Any) -> Stack:
+def deploy(name: str = "bedrock-watch", **param_overrides: Any) -> Stack:
     """Create the remediation resources of template.yaml in moto; the deployed stack."""
     template = load_template()
     params = {k: v for k, v in parameter_defaults(template).items() if v is not None}
