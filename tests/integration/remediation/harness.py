@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import boto3
 
@@ -190,6 +191,36 @@ class Stack:
                 {"MetricName": "Errors", "Dimensions": dims, "Value": errors, "Unit": "Count"},
             ],
         )
+
+    def approval_request(self, timeout: float = 30) -> dict[str, Any]:
+        """The next approval request published to the topic (waits for it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for note in self.notifications():
+                if "approve" in note["message"]:
+                    message: dict[str, Any] = note["message"]
+                    return message
+            time.sleep(0.05)
+        raise AssertionError("no approval request was published")
+
+    def click(self, link: str, method: str = "POST") -> dict[str, Any]:
+        """Open a signed link as a browser would: GET shows the page, POST submits its form."""
+        url = urlsplit(link)
+        assert (
+            url.netloc == urlsplit(self.get_att("RemediationApprovalLinkFunctionUrl", "FunctionUrl")).netloc
+        )
+        query = dict(parse_qsl(url.query))
+        event: dict[str, Any] = {
+            "rawPath": url.path,
+            "requestContext": {"http": {"method": method, "sourceIp": "203.0.113.9"}},
+            "isBase64Encoded": False,
+        }
+        if method == "GET":
+            event["queryStringParameters"] = query
+        else:
+            event["body"] = urlencode(query)
+        response: dict[str, Any] = self.invoke("RemediationApprovalLinkFunction", event)
+        return response
 
     def invoke(self, logical: str, event: Any) -> Any:
         resp = self.client("lambda").invoke(FunctionName=self.physical[logical], Payload=json.dumps(event))

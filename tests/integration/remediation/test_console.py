@@ -80,7 +80,9 @@ def test_an_unhealthy_first_fallback_is_skipped_for_the_next(stack: Stack, bedro
     assert stack.lock() is None
 
 
-def test_all_fallbacks_unhealthy_fails_leaves_the_route_and_notifies(stack: Stack, bedrock: FakeBedrock) -> None:
+def test_all_fallbacks_unhealthy_fails_leaves_the_route_and_notifies(
+    stack: Stack, bedrock: FakeBedrock
+) -> None:
     before = stack.route()
     for model in before["fallbacks"]:
         bedrock.fail(model, "ServiceUnavailableException")
