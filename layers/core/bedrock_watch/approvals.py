@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bedrock_watch.errors import BedrockWatchError
-from bedrock_watch.signing import InvalidSignature, sign, verify
+from bedrock_watch.signing import InvalidSignature, LinkClaims, sign, verify
 
 DECISIONS = ("approve", "reject")
 
@@ -111,9 +111,7 @@ def decide(
     *, dynamodb: Any, sfn: Any, table_name: str, secret: bytes, token: str, decision: str, decided_by: str
 ) -> Decision:
     """Verify the link and answer the waiting task once; InvalidSignature or ApprovalNotPending."""
-    if decision not in DECISIONS:
-        raise InvalidSignature(f"decision must be approve or reject, got {decision!r}")
-    claims = verify(secret, token, purpose=decision)
+    claims = check_link(secret, token, decision)
     try:
         # Deleting with ReturnValues makes the token single-use even under concurrent clicks.
         item = dynamodb.delete_item(
@@ -135,6 +133,14 @@ def decide(
             cause=f"rejected by {decided_by}: route {result.route} left unchanged",
         )
     return result
+
+
+def check_link(secret: bytes, token: str, decision: str) -> LinkClaims:
+    """The link's claims; InvalidSignature unless it is a valid, unexpired `decision` link.
+    Checking does not use the link up."""
+    if decision not in DECISIONS:
+        raise InvalidSignature(f"decision must be approve or reject, got {decision!r}")
+    return verify(secret, token, purpose=decision)
 
 
 def page(title: str, body: str, *, status: int = 200) -> dict[str, Any]:

@@ -211,6 +211,10 @@ def plan(request: RemediationRequest, stored: StoredRoute) -> Plan:
             if request.target == active:
                 return make([], f"{request.target} is already active", noop=True)
             return make([request.target], f"fail over from {active} to the requested {request.target}")
+        if request.alarm_name and active != spec.primary:
+            # An alarm watches the primary; once off it, the alarm firing again (or a second
+            # alarm on the same model) must not walk the route down the fallback list.
+            return make([], f"route already moved off its primary to {active}", noop=True)
         candidates = [m for m in spec.fallbacks if m != active]
         if not candidates:
             raise NoHealthyTarget(f"route {route.name!r} declares no fallback other than the active {active}")

@@ -62,6 +62,7 @@ def test_a_forged_or_swapped_link_is_refused(stack: Stack) -> None:
     swapped = request["reject"].replace("decision=reject", "decision=approve")
     assert stack.click(swapped)["statusCode"] == 403
     assert stack.click(request["approve"][:-3] + "xyz")["statusCode"] == 403
+    assert stack.click(swapped, method="GET")["statusCode"] == 403
 
     stack.click(request["reject"])
     assert stack.wait(arn)["error"] == "ApprovalRejected"

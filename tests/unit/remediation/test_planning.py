@@ -146,3 +146,14 @@ def test_requests_the_route_cannot_serve_are_refused(
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         check_against_route(req, Route(name="chat", spec=spec, active=PRIMARY))
+
+
+def test_an_alarm_does_not_walk_a_failed_over_route_down_its_fallbacks() -> None:
+    alarm_request = RemediationRequest(
+        action="failover", route="chat", alarm_name="bedrock-watch-chat-errors"
+    )
+    p = plan(alarm_request, on(FB1))
+    assert p.noop
+    assert "already moved off its primary" in p.why
+    # a person in the console may still move on to the next fallback
+    assert plan(request("failover"), on(FB1)).target == FB2
