@@ -77,11 +77,17 @@ def test_alarm_failover_then_ok_and_cooldown_fails_back(stack: Stack) -> None:
     assert stack.route()["changedBy"].endswith(f"(alarm:{alarm['detail']['alarmName']})")
     assert stack.finished_events()[0]["alarmName"] == alarm["detail"]["alarmName"]
 
+    # When the alarm fires again (a re-notification), the route does not move further down
+    emit(stack, alarm)
+    again = executions(stack, 2)[0]
+    assert again["status"] == "SUCCEEDED"
+    assert stack.route()["active"] == before["fallbacks"][0]
+
     # When the alarm returns to OK and stays OK through the cool-down
     ok = load_event("remediation/alarm-state-ok")
     put_alarm(stack, ok, FAILOVER_TAGS)
     emit(stack, ok)
-    failback = executions(stack, 2)[0]
+    failback = executions(stack, 3)[0]
 
     # Then the route returns to its primary through the same workflow
     assert failback["status"] == "SUCCEEDED", failure_message(failback)
