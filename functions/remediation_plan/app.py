@@ -41,7 +41,9 @@ CLOUDWATCH = boto3.client("cloudwatch")
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse_request({k: v for k, v in event.items() if k in ("action", "route", "target", "alarmName")})
+    request = parse_request(
+        {k: v for k, v in event.items() if k in ("action", "route", "target", "alarmName")}
+    )
     planned = plan(request, STORE.get(request.route))
     result = planned.to_dict()
     if request.action == "downgrade" and planned.target:

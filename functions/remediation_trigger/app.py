@@ -16,12 +16,14 @@ from bedrock_watch.remediation import (
     requests_for_schedule,
     start_remediations,
 )
+from bedrock_watch.routes import RouteStore
 
 logger = Logger()
 STATE_MACHINE_ARN = env_str("STATE_MACHINE_ARN")
 BUDGET_ROUTES = env_list("BUDGET_DOWNGRADE_ROUTES", "")
 CLOUDWATCH = boto3.client("cloudwatch")
 SFN = boto3.client("stepfunctions")
+ROUTES = RouteStore(env_str("ROUTE_PREFIX"))  # read-only: no state table
 
 
 @logger.inject_lambda_context
@@ -29,7 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if event.get("detail-type") == "CloudWatch Alarm State Change":
         requests = requests_for_alarm(event, alarm_tags(CLOUDWATCH, event["resources"][0]), BUDGET_ROUTES)
     elif event.get("action") == "restore":
-        requests = requests_for_schedule(BUDGET_ROUTES)
+        requests = requests_for_schedule(ROUTES.all())
     else:
         raise ValueError("event is neither an alarm state change nor the month-start schedule")
     started = start_remediations(SFN, STATE_MACHINE_ARN, requests, now=datetime.now(UTC))

@@ -697,11 +697,18 @@ def requests_for_alarm(
     return []
 
 
-def requests_for_schedule(budget_routes: Iterable[str]) -> list[dict[str, Any]]:
-    """The month-start restore of every budget route (a no-op where nothing was downgraded)."""
+def requests_for_schedule(routes: Iterable[Route]) -> list[dict[str, Any]]:
+    """The month-start restore: every route running on its cheaper variant goes back to its
+    primary, since a downgrade is a budget measure and the budget starts again."""
     return [
-        {"action": "restore", "route": r, "reason": "new budget month", "requestedBy": "schedule:month-start"}
-        for r in budget_routes
+        {
+            "action": "restore",
+            "route": r.name,
+            "reason": "new budget month",
+            "requestedBy": "schedule:month-start",
+        }
+        for r in routes
+        if r.spec.cheaper and r.active == r.spec.cheaper
     ]
 
 

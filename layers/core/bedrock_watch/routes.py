@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from bedrock_watch.errors import BedrockWatchError
+from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 
 ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Base ids, system profile ids (us./global. + base id) and Bedrock ARNs.
@@ -195,7 +195,9 @@ class StoredRoute:
 class RouteStore:
     """Reads and writes routes under `prefix` (`/<stack>/routes`), with the version check."""
 
-    def __init__(self, prefix: str, table_name: str, ssm: Any = None, dynamodb: Any = None) -> None:
+    def __init__(
+        self, prefix: str, table_name: str | None = None, ssm: Any = None, dynamodb: Any = None
+    ) -> None:
         self.prefix = prefix.rstrip("/")
         self.table_name = table_name
         self._ssm = ssm
@@ -232,9 +234,23 @@ class RouteStore:
             ) from None
         return StoredRoute(parse_route(name, param["Value"]), int(param["Version"]))
 
+    def all(self) -> list[Route]:
+        """Every route under the prefix (a hand-broken document is skipped, not fatal)."""
+        found: list[Route] = []
+        for page in self.ssm.get_paginator("get_parameters_by_path").paginate(Path=self.prefix):
+            for param in page["Parameters"]:
+                name = param["Name"].rsplit("/", 1)[-1]
+                try:
+                    found.append(parse_route(name, param["Value"]))
+                except InvalidRoute:
+                    continue
+        return found
+
     def _claim(self, name: str, next_version: int) -> None:
         # The conditional update is the compare-and-set SSM lacks: of two writers that read the
         # same SSM version only one can move the item to that version + 1.
+        if not self.table_name:
+            raise ConfigurationError("RouteStore needs the remediation state table to write routes")
         try:
             self.dynamodb.update_item(
                 TableName=self.table_name,

@@ -10,7 +10,7 @@ from typing import Any
 from sandbox.events import load_event
 from sandbox.template import load_template
 from tests.integration.remediation.conftest import failure_message
-from tests.integration.remediation.harness import Stack
+from tests.integration.remediation.harness import Stack, seed_routes
 
 
 def put_alarm(stack: Stack, event: dict[str, Any], tags: dict[str, str]) -> None:
@@ -132,13 +132,14 @@ def test_alarms_tagged_remediation_none_start_nothing(stack: Stack) -> None:
     )
 
 
-def test_budget_alarm_downgrades_the_budget_routes_and_month_start_restores(
-    make_stack: Callable[..., Stack],
-) -> None:
-    stack = make_stack(BudgetDowngradeRoutes="chat")
+def test_budget_alarm_downgrades_its_route_and_month_start_restores_it(stack: Stack) -> None:
+    # Given two routes, and a budget alarm naming one of them in its Route tag
+    routes = json.loads(stack.params["Routes"])
+    stack.params["Routes"] = json.dumps({**routes, "summarise": routes["chat"]})
+    seed_routes(stack, "Update", old_routes=json.dumps(routes))
     before = stack.route()
     budget = load_event("remediation/budget-alarm")
-    put_alarm(stack, budget, {"Severity": "warning", "Remediation": "downgrade"})
+    put_alarm(stack, budget, {"Severity": "critical", "Remediation": "downgrade", "Route": "chat"})
 
     emit(stack, budget)
     (downgrade,) = executions(stack, 1)
@@ -149,8 +150,12 @@ def test_budget_alarm_downgrades_the_budget_routes_and_month_start_restores(
     schedule = load_template()["Resources"]["RemediationTriggerFunction"]["Properties"]["Events"][
         "MonthStart"
     ]
-    stack.invoke("RemediationTriggerFunction", json.loads(schedule["Properties"]["Input"]))
+    started = stack.invoke("RemediationTriggerFunction", json.loads(schedule["Properties"]["Input"]))[
+        "started"
+    ]
+    assert len(started) == 1  # only the downgraded route; summarise is left alone
     restore = executions(stack, 2)[0]
     assert restore["status"] == "SUCCEEDED", failure_message(restore)
     assert stack.route()["active"] == before["primary"]
+    assert stack.route("summarise")["active"] == before["primary"]
     assert stack.lock() is None

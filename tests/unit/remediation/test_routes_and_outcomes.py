@@ -17,7 +17,14 @@ from bedrock_watch.remediation import (
     requests_for_schedule,
     summarise,
 )
-from bedrock_watch.routes import InvalidRoute, RouteSpec, base_model_id, invoke_arns, parse_declarations
+from bedrock_watch.routes import (
+    InvalidRoute,
+    Route,
+    RouteSpec,
+    base_model_id,
+    invoke_arns,
+    parse_declarations,
+)
 from sandbox.events import load_event
 from sandbox.template import parameter_defaults
 
@@ -166,7 +173,16 @@ def test_budget_alarms_downgrade_every_budget_route_once() -> None:
     budget = load_event("remediation/budget-alarm")
     reqs = requests_for_alarm(budget, {"Remediation": "downgrade", "Route": "chat"}, ["chat", "summarise"])
     assert [(r["action"], r["route"]) for r in reqs] == [("downgrade", "chat"), ("downgrade", "summarise")]
-    assert [r["action"] for r in requests_for_schedule(["chat"])] == ["restore"]
+
+
+def test_month_start_restores_only_routes_on_their_cheaper_variant() -> None:
+    spec = RouteSpec(primary="p.model", fallbacks=("f.model",), cheaper="c.model")
+    routes = [
+        Route(name="chat", spec=spec, active="c.model"),
+        Route(name="summarise", spec=spec, active="f.model"),  # failed over: not a budget measure
+        Route(name="embed", spec=spec, active="p.model"),
+    ]
+    assert [(r["action"], r["route"]) for r in requests_for_schedule(routes)] == [("restore", "chat")]
 
 
 class Context:
