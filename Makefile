@@ -10,6 +10,8 @@ STAMP     := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/req
 export PATH := $(abspath $(BIN)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
+# sam build expands AWS::LanguageExtensions (Fn::ForEach) locally only when asked to.
+export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS := 1
 ASL       := $(wildcard statemachines/*.asl.json)
 SCENARIO  ?= default
 STACK     ?= bedrock-watch

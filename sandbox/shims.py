@@ -8,7 +8,9 @@
    (`errorType`/`errorMessage`, function error) so Step Functions Catch/Retry see its name.
    Direct invokes, Step Functions Lambda tasks and log-subscription deliveries all go through it.
    Invocations are serialised by a re-entrant lock because a function's environment is
-   process-wide here.
+   process-wide here. While the shim is active, sys.stdout/sys.stderr are a switchable stream:
+   loggers that keep the stream they found at cold start (Powertools does) still write into the
+   current invocation's capture, as they would into the current Lambda invocation's log stream.
 2. `eventbridge_targets()`: moto's EventBridge raises NotImplementedError for Step Functions,
    SNS and Lambda targets. We deliver to those three ourselves (input, InputPath and
    InputTransformer handled by moto's own parser) and leave every other target to moto.
@@ -95,6 +97,42 @@ def _code_dir(code: bytes) -> Path:
     return _CODE_DIRS[sha]
 
 
+class _SwitchableStream(io.TextIOBase):
+    """A stream that writes to the current invocation's buffer, or to the real stream between them."""
+
+    def __init__(self, default: Any) -> None:
+        self.default = default
+        self.target: Any = None
+
+    def write(self, text: str) -> int:
+        (self.target or self.default).write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        (self.target or self.default).flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+_STDOUT: _SwitchableStream | None = None
+_STDERR: _SwitchableStream | None = None
+
+
+@contextlib.contextmanager
+def _capture(buf: io.StringIO) -> Iterator[None]:
+    streams = [s for s in (_STDOUT, _STDERR) if s is not None]
+    saved = [s.target for s in streams]
+    for stream in streams:
+        stream.target = buf
+    try:
+        with contextlib.redirect_stdout(_STDOUT or buf), contextlib.redirect_stderr(_STDERR or buf):
+            yield
+    finally:
+        for stream, target in zip(streams, saved, strict=True):
+            stream.target = target
+
+
 @contextlib.contextmanager
 def _environ(values: dict[str, str]) -> Iterator[None]:
     saved = os.environ.copy()
@@ -140,7 +178,7 @@ def _invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
     )
     buf = io.StringIO()
     error_type: str | None = None
-    with _LOCK, _environ(env), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+    with _LOCK, _environ(env), _capture(buf):
         try:
             handler = getattr(_load_module(fn, code_dir), fn.handler.rpartition(".")[2])
             result = handler(event, context)
@@ -164,14 +202,23 @@ def _invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
 @contextlib.contextmanager
 def in_process_lambdas() -> Iterator[list[Invocation]]:
     """Run moto Lambda invocations in this process; yields the list of invocations made."""
+    import sys
+
     from moto.awslambda.models import LambdaFunction
 
+    global _STDOUT, _STDERR  # noqa: PLW0603 - one process-wide pair while the shim is active
     INVOCATIONS.clear()
-    with mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process):
+    _STDOUT, _STDERR = _SwitchableStream(sys.stdout), _SwitchableStream(sys.stderr)
+    with (
+        mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process),
+        mock.patch.object(sys, "stdout", _STDOUT),
+        mock.patch.object(sys, "stderr", _STDERR),
+    ):
         try:
             yield INVOCATIONS
         finally:
             _MODULES.clear()
+            _STDOUT = _STDERR = None
 
 
 def _deliver(rule: Any, target: dict[str, Any], event: Any) -> None:

@@ -1,13 +1,16 @@
 """One Bedrock model-invocation log line -> a typed record (FACTS §1).
 
-INTERFACE FIXED BY THE FOUNDATION (the metering pipeline builds on it); the parsing itself is
-implemented by the metering issue.
+The dataclasses are the interface the metering pipeline builds on; `parse_line` is the only
+entry point it needs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Final
+
+import orjson
 
 
 class Scope(StrEnum):
@@ -101,8 +104,365 @@ class Skipped:
     reason: str
 
 
+# ---------------------------------------------------------------------------------------------
+# Parsing. Hot path: the handler must stay within 1.5x of (base64 + gunzip + orjson.loads), so
+# after the single orjson parse we only do dict lookups, isinstance checks and a cached model-id
+# normalisation — no regexes, no copies of bodies.
+# ---------------------------------------------------------------------------------------------
+
+SCHEMA_TYPE: Final = "ModelInvocationLog"
+SCHEMA_VERSION: Final = "1.0"
+SETUP_LINE: Final = "Permissions are correctly set for Amazon Bedrock logs."
+
+# System inference-profile prefixes (FACTS §1.3); `global` is the only non-geographic one.
+GEO_PREFIXES: Final = frozenset({"us", "eu", "apac", "jp", "au", "ca", "us-gov"})
+GLOBAL_PREFIX: Final = "global"
+
+# ARN resource types that carry no on-demand token price (provisioned throughput, custom and
+# imported models).
+_PROVISIONED_RESOURCES: Final = frozenset(
+    {"provisioned-model", "custom-model", "custom-model-deployment", "imported-model"}
+)
+
+# errorCode -> class (FACTS §1.2), keyed without the "Exception" suffix so both spellings match.
+_ERROR_CLASSES: Final[dict[str, ErrorClass]] = {
+    "Throttling": ErrorClass.THROTTLE,
+    "ServiceQuotaExceeded": ErrorClass.THROTTLE,
+    "ModelNotReady": ErrorClass.THROTTLE,
+    "TooManyRequests": ErrorClass.THROTTLE,
+    "ModelTimeout": ErrorClass.TIMEOUT,
+    "Validation": ErrorClass.VALIDATION,
+    "ResourceNotFound": ErrorClass.VALIDATION,
+    "AccessDenied": ErrorClass.AUTH,
+    "UnrecognizedClient": ErrorClass.AUTH,
+    "ExpiredToken": ErrorClass.AUTH,
+    "InvalidSignature": ErrorClass.AUTH,
+    "IncompleteSignature": ErrorClass.AUTH,
+    "MissingAuthenticationToken": ErrorClass.AUTH,
+    "Unauthorized": ErrorClass.AUTH,
+    "ModelError": ErrorClass.MODEL,
+    "ModelStreamError": ErrorClass.MODEL,
+    "InternalServer": ErrorClass.SERVER,
+    "ServiceUnavailable": ErrorClass.SERVER,
+}
+
+# Provider-specific stop reasons -> the Converse vocabulary (FACTS §1.1). Llama/Mistral say
+# "length", Titan "LENGTH"/"FINISH"; everything is lower-cased before this lookup.
+_STOP_ALIASES: Final[dict[str, str]] = {
+    "length": "max_tokens",
+    "max_tokens": "max_tokens",
+    "finish": "end_turn",
+    "stop": "end_turn",
+    "end_turn": "end_turn",
+    "complete": "end_turn",
+    "content_filter": "content_filtered",
+}
+_STOP_KEYS: Final = ("stopReason", "stop_reason", "completionReason", "finish_reason")
+_STOP_WRAPPERS: Final = ("delta", "messageStop")
+_STOP_LISTS: Final = ("outputs", "results", "choices", "generations")
+GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
+_MAX_ENUM_LENGTH: Final = 40  # stop reasons and tiers are short enums
+_INVOCATION_METRICS: Final = "amazon-bedrock-invocationMetrics"
+_GUARDRAIL_ACTION: Final = "amazon-bedrock-guardrailAction"
+
+
+class _Bad(Exception):
+    """Internal: the line is malformed for `reason` (never escapes parse_line)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Skip(_Bad):
+    """Internal: an expected, harmless line that is not a record."""
+
+
+def error_class(code: str) -> ErrorClass:
+    """The metric class of a bedrock-runtime error code (FACTS §1.2); OTHER when unknown."""
+    return _ERROR_CLASSES.get(code.removesuffix("Exception"), ErrorClass.OTHER)
+
+
+def normalise_stop_reason(value: str) -> str:
+    """A provider's stop reason in the Converse vocabulary (`length` -> `max_tokens`, ...)."""
+    lowered = value.lower()
+    if len(lowered) > _MAX_ENUM_LENGTH:
+        return "other"  # a model-controlled field: never carry free text into metrics or logs
+    return _STOP_ALIASES.get(lowered, lowered)
+
+
+def _parse_profile_id(original: str, profile_id: str) -> ModelRef:
+    prefix, dot, rest = profile_id.partition(".")
+    if dot and rest:
+        if prefix == GLOBAL_PREFIX:
+            return ModelRef(original, rest, Scope.GLOBAL, ModelKind.SYSTEM_PROFILE, None)
+        if prefix in GEO_PREFIXES:
+            return ModelRef(original, rest, Scope.GEO, ModelKind.SYSTEM_PROFILE, prefix)
+    return ModelRef(original, profile_id, Scope.IN_REGION, ModelKind.FOUNDATION, None)
+
+
+def _parse_model(model_id: str) -> ModelRef:
+    if not model_id.startswith("arn:"):
+        return _parse_profile_id(model_id, model_id)
+    # arn:<partition>:bedrock:<region>:<account>:<resource-type>/<resource-id>
+    parts = model_id.split(":", 5)
+    resource_type, slash, resource_id = parts[5].partition("/") if len(parts) == 6 else ("", "", "")
+    if not slash or not resource_id:
+        return ModelRef(model_id, model_id, Scope.IN_REGION, ModelKind.UNKNOWN, None)
+    if resource_type == "foundation-model":
+        return ModelRef(model_id, resource_id, Scope.IN_REGION, ModelKind.FOUNDATION, None)
+    if resource_type == "inference-profile":
+        ref = _parse_profile_id(model_id, resource_id)
+        if ref.kind is ModelKind.SYSTEM_PROFILE:
+            return ref
+        return ModelRef(model_id, model_id, Scope.IN_REGION, ModelKind.UNKNOWN, None)
+    if resource_type == "application-inference-profile":
+        # Names no model: base_id stays the ARN until ProfileResolver resolves it.
+        return ModelRef(model_id, model_id, Scope.IN_REGION, ModelKind.APPLICATION_PROFILE, None)
+    if resource_type in _PROVISIONED_RESOURCES:
+        return ModelRef(model_id, model_id, Scope.IN_REGION, ModelKind.PROVISIONED, None)
+    return ModelRef(model_id, model_id, Scope.IN_REGION, ModelKind.UNKNOWN, None)
+
+
+# Model ids repeat across a batch and across invocations of a warm container: normalise once.
+_MODEL_CACHE: dict[str, ModelRef] = {}
+_MODEL_CACHE_MAX: Final = 4096
+
+
+def parse_model_id(model_id: str) -> ModelRef:
+    """Normalise a modelId as the caller passed it (base id, profile id, or an ARN of either)."""
+    ref = _MODEL_CACHE.get(model_id)
+    if ref is None:
+        if len(_MODEL_CACHE) >= _MODEL_CACHE_MAX:
+            _MODEL_CACHE.clear()  # a caller inventing ids must not grow memory without bound
+        ref = _MODEL_CACHE[model_id] = _parse_model(model_id)
+    return ref
+
+
+def _count(section: dict[str, Any], key: str) -> int:
+    value = section.get(key)
+    if value is None:
+        return 0
+    # type() rather than isinstance: bool is an int subclass and `true` is not a token count.
+    if type(value) is not int:
+        raise _Bad(f"{key} is not an integer")
+    if value < 0:
+        raise _Bad(f"{key} is negative")
+    return value
+
+
+def _opt_str(record: dict[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if value is None or type(value) is str:
+        return value
+    raise _Bad(f"{key} is not a string")
+
+
+def _millis(value: Any) -> float | None:
+    # Body fields are model-specific, not the log schema: an odd value is ignored, not fatal.
+    if type(value) is int or type(value) is float:
+        return float(value) if value >= 0 else None
+    return None
+
+
+def _one_hour_writes(usage: Any) -> int:
+    if type(usage) is dict:
+        creation = usage.get("cache_creation")
+        if type(creation) is dict:
+            value = creation.get("ephemeral_1h_input_tokens")
+            if type(value) is int and value > 0:
+                return value
+    return 0
+
+
+def _tier(value: Any) -> str | None:
+    # Converse answers `"serviceTier": {"type": "flex"}`; accept a bare string too.
+    if type(value) is dict:
+        value = value.get("type")
+    if type(value) is str and 0 < len(value) <= _MAX_ENUM_LENGTH:
+        return value.lower()
+    return None
+
+
+def _read_object_body(body: dict[str, Any], rec: InvocationRecord) -> None:
+    """Converse/ConverseStream bodies and InvokeModel bodies (one JSON object)."""
+    stop = _stop_reason_of(body)
+    if stop is not None:
+        rec.stop_reason = normalise_stop_reason(stop)
+    metrics = body.get("metrics")
+    if type(metrics) is dict:
+        rec.latency_ms = _millis(metrics.get("latencyMs"))
+    tier = body.get("serviceTier")
+    if tier is not None:
+        rec.service_tier = _tier(tier) or rec.service_tier
+    rec.cache_write_1h_tokens = _one_hour_writes(body.get("usage"))
+    if body.get(_GUARDRAIL_ACTION) == "INTERVENED":
+        rec.guardrail_intervened = True
+    invocation = body.get(_INVOCATION_METRICS)
+    if type(invocation) is dict:
+        _read_invocation_metrics(invocation, rec)
+
+
+def _read_invocation_metrics(metrics: dict[str, Any], rec: InvocationRecord) -> None:
+    latency = _millis(metrics.get("invocationLatency"))
+    if latency is not None:
+        rec.latency_ms = latency
+    ttft = _millis(metrics.get("firstByteLatency"))
+    if ttft is not None:
+        rec.ttft_ms = ttft
+
+
+def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
+    """InvokeModelWithResponseStream: the body is the list of decoded stream chunks."""
+    if not chunks:
+        return
+    first = chunks[0]
+    if type(first) is dict and first.get("type") == "message_start":  # Anthropic-native
+        message = first.get("message")
+        if type(message) is dict:
+            rec.cache_write_1h_tokens = _one_hour_writes(message.get("usage"))
+    # Stop reason and invocation metrics sit in the last chunks: walk back until both are found.
+    need_stop = need_metrics = True
+    for chunk in reversed(chunks):
+        if type(chunk) is not dict:
+            continue
+        if need_metrics:
+            invocation = chunk.get(_INVOCATION_METRICS)
+            if type(invocation) is dict:
+                _read_invocation_metrics(invocation, rec)
+                need_metrics = False
+        if chunk.get(_GUARDRAIL_ACTION) == "INTERVENED":
+            rec.guardrail_intervened = True
+        if need_stop:
+            stop = _stop_reason_of(chunk)
+            if stop is not None:
+                rec.stop_reason = normalise_stop_reason(stop)
+                need_stop = False
+        if not (need_stop or need_metrics):
+            break
+
+
+def _stop_reason_of(obj: dict[str, Any]) -> str | None:
+    """The stop reason of a body or stream chunk, whatever the provider's shape."""
+    for key in _STOP_KEYS:  # Converse/Nova, Anthropic/Llama, Titan stream, Cohere
+        stop = obj.get(key)
+        if type(stop) is str:
+            return stop
+    for key in _STOP_WRAPPERS:  # Anthropic message_delta, Nova messageStop
+        inner = obj.get(key)
+        if type(inner) is dict:
+            for stop_key in _STOP_KEYS:
+                stop = inner.get(stop_key)
+                if type(stop) is str:
+                    return stop
+    for key in _STOP_LISTS:  # Mistral outputs, Titan results, OpenAI-style choices
+        items = obj.get(key)
+        if type(items) is list and items and type(items[-1]) is dict:
+            last = items[-1]
+            for stop_key in _STOP_KEYS:
+                stop = last.get(stop_key)
+                if type(stop) is str:
+                    return stop
+    return None
+
+
+def _is_setup_line(message: str | bytes) -> bool:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes | bytearray) else message
+    return isinstance(text, str) and text.strip() == SETUP_LINE
+
+
+def _decode(message: str | bytes) -> Any:
+    try:
+        return orjson.loads(message)
+    except orjson.JSONDecodeError as err:
+        if _is_setup_line(message):
+            raise _Skip("setup-line") from None
+        if "end of data" in str(err):
+            raise _Bad("truncated JSON") from None
+        raise _Bad("not JSON") from None
+
+
+def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecord:
+    if type(doc) is not dict:
+        raise _Bad("not a JSON object")
+    if doc.get("schemaType") != SCHEMA_TYPE:
+        raise _Bad("not an invocation record (schemaType)")
+    if doc.get("schemaVersion") != SCHEMA_VERSION:
+        raise _Bad("unsupported schemaVersion")
+    request_id = doc.get("requestId")
+    if type(request_id) is not str or not request_id:
+        raise _Bad("missing requestId")
+    model_id = doc.get("modelId")
+    if type(model_id) is not str or not model_id:
+        raise _Bad("missing modelId")
+    operation = doc.get("operation")
+    if type(operation) is not str or not operation:
+        raise _Bad("missing operation")
+
+    metadata = doc.get("requestMetadata")
+    application = None
+    if metadata is not None:
+        if type(metadata) is not dict:
+            raise _Bad("requestMetadata is not an object")
+        application = metadata.get(application_key)
+        if type(application) is not str or not application:
+            application = None
+
+    error_code = _opt_str(doc, "errorCode")
+    inp = doc.get("input")
+    if inp is None:
+        inp = {}
+    elif type(inp) is not dict:
+        raise _Bad("input is not an object")
+    out = doc.get("output")
+    if out is None:
+        out = {}
+    elif type(out) is not dict:
+        raise _Bad("output is not an object")
+
+    rec = InvocationRecord(
+        request_id=request_id,
+        timestamp_ms=timestamp_ms,
+        operation=operation,
+        model=parse_model_id(model_id),
+        region=_opt_str(doc, "region") or "",
+        inference_region=_opt_str(doc, "inferenceRegion"),
+        application=application,
+        input_tokens=_count(inp, "inputTokenCount"),
+        cache_read_tokens=_count(inp, "cacheReadInputTokenCount"),
+        cache_write_tokens=_count(inp, "cacheWriteInputTokenCount"),
+        output_tokens=_count(out, "outputTokenCount"),
+        service_tier=_tier(doc.get("serviceTier")),
+        error_code=error_code,
+        error_class=error_class(error_code) if error_code else None,
+    )
+
+    body = out.get("outputBodyJson")
+    if type(body) is dict:
+        _read_object_body(body, rec)
+    elif type(body) is list:
+        _read_chunks(body, rec)
+    # The body's 1-hour figure refines the log's cache-write count; it can never exceed it.
+    rec.cache_write_1h_tokens = min(rec.cache_write_1h_tokens, rec.cache_write_tokens)
+    if rec.stop_reason in GUARDRAIL_STOP_REASONS:
+        rec.guardrail_intervened = True
+    return rec
+
+
 def parse_line(
     message: str | bytes, *, timestamp_ms: int, application_key: str = "application"
 ) -> InvocationRecord | Malformed | Skipped:
-    """Parse one log event message. Never raises: bad input comes back as Malformed."""
-    raise NotImplementedError  # implemented by the metering issue
+    """Parse one log event message. Never raises: bad input comes back as Malformed.
+
+    Reasons are short, fixed phrases (never line content), so they are safe to log and to use
+    as a metric or log field. Bodies in S3 (`*BodyS3Path`) are never fetched: token counts are
+    inline in every record, and latency/stop reason are simply unknown for such records.
+    """
+    try:
+        return _build(_decode(message), timestamp_ms, application_key)
+    except _Skip as skip:
+        return Skipped(skip.reason)
+    except _Bad as bad:
+        return Malformed(bad.reason)
+    except Exception as err:  # never let one line break a batch
+        return Malformed(f"unparseable ({type(err).__name__})")

@@ -452,7 +452,7 @@ def verify_switch(
         namespace=namespace,
         model=expected,
         start=now - timedelta(seconds=max(window_seconds, 60)),
-        end=now,
+        end=now + timedelta(minutes=1),  # exclusive: include the current minute
     )
     if health.requests and health.failure_rate > max_failure_rate:
         raise VerificationFailed(
@@ -501,25 +501,19 @@ def estimate_savings_per_hour(
 
 
 def pricebook_lookup(overrides: Mapping[str, Any] | None = None) -> PriceLookup:
-    """Prices from bedrock_watch.pricing (shipped table + overrides); None for unknown models."""
+    """Prices from bedrock_watch.pricing (shipped table + overrides, profile surcharges
+    included); None for models without a price."""
     from bedrock_watch.pricing import PriceBook
-    from bedrock_watch.records import InvocationRecord, ModelKind, ModelRef, Scope
+    from bedrock_watch.records import InvocationRecord, parse_model_id
 
-    try:
-        book: PriceBook | None = PriceBook.load(overrides)
-    except NotImplementedError:
-        book = None
+    book = PriceBook.load(overrides)
+    # Price a small request and scale: a 1M-token request would cross long-context thresholds.
+    sample = 1_000
 
     def lookup(model: str) -> Price | None:
-        if book is None:
-            return None
-        base = base_model_id(model)
-        scope = (
-            Scope.GLOBAL if model.startswith("global.") else Scope.GEO if base != model else Scope.IN_REGION
-        )
-        ref = ModelRef(original=model, base_id=base, scope=scope, kind=ModelKind.FOUNDATION)
+        ref = parse_model_id(model)
 
-        def per_million(input_tokens: int, output_tokens: int) -> float | None:
+        def cost(input_tokens: int, output_tokens: int) -> float | None:
             record = InvocationRecord(
                 request_id="estimate",
                 timestamp_ms=0,
@@ -531,12 +525,10 @@ def pricebook_lookup(overrides: Mapping[str, Any] | None = None) -> PriceLookup:
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
             )
-            try:
-                return book.cost(record, ref)
-            except NotImplementedError:
-                return None
+            usd = book.cost(record, ref)
+            return None if usd is None else usd * 1_000_000 / sample
 
-        in_price, out_price = per_million(1_000_000, 0), per_million(0, 1_000_000)
+        in_price, out_price = cost(sample, 0), cost(0, sample)
         return None if in_price is None or out_price is None else Price(in_price, out_price)
 
     return lookup
@@ -560,8 +552,10 @@ def hourly_tokens(cloudwatch: Any, *, namespace: str, model: str, now: datetime)
         }
         for qid, name in (("inp", "InputTokens"), ("out", "OutputTokens"))
     ]
+    # EndTime is exclusive: reach past `now` so the current, still-filling minute counts.
+    end = now + timedelta(minutes=1)
     result = cloudwatch.get_metric_data(
-        MetricDataQueries=queries, StartTime=now - timedelta(hours=1), EndTime=now
+        MetricDataQueries=queries, StartTime=end - timedelta(hours=1), EndTime=end
     )
     sums = {r["Id"]: float(sum(r.get("Values", []))) for r in result["MetricDataResults"]}
     return sums.get("inp", 0.0), sums.get("out", 0.0)

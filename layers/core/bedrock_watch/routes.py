@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
+from bedrock_watch.records import ModelKind, parse_model_id
 
 ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Base ids, system profile ids (us./global. + base id) and Bedrock ARNs.
 MODEL_ID = re.compile(r"^(arn:aws[a-z-]*:bedrock:[a-z0-9-]*:\d{0,12}:[a-z-]+/)?[A-Za-z0-9._:/-]{3,200}$")
-SYSTEM_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "jp.", "au.", "ca.", "global.", "us-gov.")
 
 
 class UnknownRoute(BedrockWatchError):
@@ -156,12 +156,8 @@ def parse_route(name: str, text: str) -> Route:
 
 
 def base_model_id(model: str) -> str:
-    """The base model id of a base id, system profile id or Bedrock ARN."""
-    model_id = model.rsplit("/", 1)[-1] if model.startswith("arn:") else model
-    for prefix in SYSTEM_PROFILE_PREFIXES:
-        if model_id.startswith(prefix):
-            return model_id[len(prefix) :]
-    return model_id
+    """The base model id of a base id, system profile id or Bedrock ARN (the metering ModelId)."""
+    return parse_model_id(model).base_id
 
 
 def invoke_arns(specs: Mapping[str, RouteSpec], *, partition: str, region: str, account: str) -> list[str]:
@@ -173,12 +169,12 @@ def invoke_arns(specs: Mapping[str, RouteSpec], *, partition: str, region: str, 
     arns: dict[str, None] = {}
     for spec in specs.values():
         for model in spec.candidates:
+            ref = parse_model_id(model)
             if model.startswith("arn:"):
                 arns[model] = None
-                continue
-            if model.startswith(SYSTEM_PROFILE_PREFIXES):
+            elif ref.kind is ModelKind.SYSTEM_PROFILE:
                 arns[f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model}"] = None
-                arns[f"arn:{partition}:bedrock:*::foundation-model/{base_model_id(model)}"] = None
+                arns[f"arn:{partition}:bedrock:*::foundation-model/{ref.base_id}"] = None
             else:
                 arns[f"arn:{partition}:bedrock:{region}::foundation-model/{model}"] = None
     return list(arns)

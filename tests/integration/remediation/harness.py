@@ -178,17 +178,18 @@ class Stack:
         """`Remediation Finished` events put on the default bus (detail only)."""
         return [e["detail"] for e in self._drain(self.events_queue)]
 
-    def put_model_metrics(self, model: str, *, requests: int, errors: int) -> None:
-        """What the meter publishes for `model` (namespace and dimension from the contract)."""
-        from bedrock_watch.contract import DIMENSION_MODEL
+    def put_model_metrics(self, model: str, **values: float) -> None:
+        """What the meter publishes for `model` (namespace and dimension from the contract),
+        e.g. Requests=40, Errors=12, InputTokens=1e6."""
+        from bedrock_watch.contract import DIMENSION_MODEL, METERING_METRICS
         from bedrock_watch.routes import base_model_id
 
         dims = [{"Name": DIMENSION_MODEL, "Value": base_model_id(model)}]
         self.client("cloudwatch").put_metric_data(
             Namespace=self.params["MetricsNamespace"],
             MetricData=[
-                {"MetricName": "Requests", "Dimensions": dims, "Value": requests, "Unit": "Count"},
-                {"MetricName": "Errors", "Dimensions": dims, "Value": errors, "Unit": "Count"},
+                {"MetricName": name, "Dimensions": dims, "Value": value, "Unit": METERING_METRICS[name]}
+                for name, value in values.items()
             ],
         )
 

@@ -104,7 +104,7 @@ def test_failed_verification_rolls_back_to_the_previous_model(stack: Stack) -> N
     # Given the first fallback is answering probes but failing real traffic (our meter says so)
     before = stack.route()
     target = before["fallbacks"][0]
-    stack.put_model_metrics(target, requests=40, errors=12)
+    stack.put_model_metrics(target, Requests=40, Errors=12)
 
     desc = stack.wait(stack.start(console("failover")))
 
@@ -120,11 +120,17 @@ def test_failed_verification_rolls_back_to_the_previous_model(stack: Stack) -> N
 
 
 def test_downgrade_then_restore(stack: Stack) -> None:
+    # Given the primary served 1M input and 100K output tokens in the last hour
     before = stack.route()
+    stack.put_model_metrics(before["primary"], InputTokens=1_000_000, OutputTokens=100_000)
 
     down = stack.wait(stack.start(console("downgrade")))
     assert down["status"] == "SUCCEEDED", failure_message(down)
     assert stack.route()["active"] == before["cheaper"]
+    # and the audit record and the incident hear what it saves (us. Sonnet 4.5 -> us. Haiku 4.5)
+    saved = stack.finished_events()[0]["estimatedSavingsPerHourUSD"]
+    assert saved == pytest.approx((3.3 - 1.1) * 1 + (16.5 - 5.5) * 0.1)
+    assert float(stack.audit()[0]["estimatedSavingsPerHourUSD"]) == saved
 
     # a failback does not undo a downgrade (it is not a failover)
     noop = stack.wait(stack.start(console("failback")))

@@ -13,6 +13,7 @@ from bedrock_watch.remediation import (
     Price,
     estimate_savings_per_hour,
     model_health,
+    pricebook_lookup,
     requests_for_alarm,
     requests_for_schedule,
     summarise,
@@ -217,3 +218,21 @@ def test_custom_resource_reports_failure_with_the_reason_and_never_raises() -> N
         parse_declarations("{")
     assert sent[0]["Status"] == "FAILED"
     assert "Routes is not valid JSON" in sent[0]["Reason"]
+
+
+def test_savings_use_the_shipped_price_table() -> None:
+    # Given last hour's traffic of 1M input and 100K output tokens on Sonnet 4.5
+    prices = pricebook_lookup()
+    saved = estimate_savings_per_hour(
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "anthropic.claude-haiku-4-5-20251001-v1:0",
+        input_tokens_per_hour=1_000_000,
+        output_tokens_per_hour=100_000,
+        prices=prices,
+    )
+    # Then moving it to Haiku 4.5 saves (3 - 1) x 1 + (15 - 5) x 0.1 dollars per hour (FACTS §5)
+    assert saved == pytest.approx(3.0)
+    # and a geographic profile carries its 10 % surcharge on both sides
+    geo = prices("us.anthropic.claude-haiku-4-5-20251001-v1:0")
+    assert geo == Price(pytest.approx(1.1), pytest.approx(5.5))  # type: ignore[arg-type]
+    assert prices("mystery.model-v1:0") is None

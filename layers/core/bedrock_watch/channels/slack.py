@@ -1,0 +1,70 @@
+"""Slack incoming webhook with Block Kit: facts, links and an Acknowledge button.
+
+The button carries the signed acknowledge token as its value (Slack posts it back to the ack
+endpoint, signed with the app's signing secret) and the acknowledge link as its URL, so it also
+works when the Slack app has no interactivity configured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bedrock_watch.channels.http import HttpClient
+from bedrock_watch.pages import Message
+
+ACK_ACTION_ID = "bedrock_watch_ack"
+
+
+def blocks(message: Message) -> list[dict[str, Any]]:
+    """Block Kit blocks for a message."""
+    out: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": message.title[:150]}},
+    ]
+    if message.summary:
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": message.summary[:3000]}})
+    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{value}"[:2000]} for label, value in message.facts]
+    for i in range(0, len(fields), 10):  # Slack allows 10 fields per section
+        out.append({"type": "section", "fields": fields[i : i + 10]})
+    if message.links:
+        out.append(
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": " · ".join(f"<{url}|{label}>" for label, url in message.links)}
+                ],
+            }
+        )
+    if message.ack_token:
+        out.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": ACK_ACTION_ID,
+                        "style": "danger",
+                        "text": {"type": "plain_text", "text": "Acknowledge"},
+                        "value": message.ack_token,
+                        **({"url": message.ack_url} if message.ack_url else {}),
+                    }
+                ],
+            }
+        )
+    return out
+
+
+class SlackChannel:
+    def __init__(
+        self,
+        webhook_url: str,
+        target: str = "default",
+        *,
+        http: HttpClient | None = None,
+    ) -> None:
+        self.name = "slack" if target == "default" else f"slack:{target}"
+        self._url = webhook_url
+        self._http = http or HttpClient()
+
+    def send(self, message: Message) -> None:
+        payload = {"text": message.title, "blocks": blocks(message)}
+        self._http.post_json(self.name, self._url, payload)

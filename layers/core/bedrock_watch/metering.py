@@ -1,0 +1,312 @@
+"""Meter one CloudWatch Logs subscription delivery of Bedrock invocation records (FACTS §2).
+
+decode the envelope → parse every message → drop the setup line and duplicates → resolve
+application inference profiles → price → guard the Application dimension → aggregate per
+(minute, model, application) → EMF lines and a summary of counts (never any record content).
+
+A bad envelope raises EnvelopeError so the asynchronous invoke is retried and then lands in the
+on-failure queue; a bad record never raises: it is counted as MalformedRecords with its reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from bedrock_watch.config import env_int, env_json, env_str
+from bedrock_watch.contract import OTHER_APPLICATION, UNATTRIBUTED
+from bedrock_watch.emf import MINUTE_MS, EmfWriter, Series, SeriesKey, minute_of
+from bedrock_watch.errors import BedrockWatchError, ConfigurationError
+from bedrock_watch.pricing import PriceBook
+from bedrock_watch.profiles import ProfileResolver
+from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_line
+
+GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # zlib's gzip mode: one member, faster than the gzip module
+APPLICATION_MAX_LENGTH: Final = 64
+GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
+_UNSAFE_APPLICATION_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]+")
+
+
+class EnvelopeError(BedrockWatchError):
+    """The event is not a decodable CloudWatch Logs subscription delivery (base64 → gzip → JSON)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeteringSettings:
+    """What the metering function is configured with (stack parameters, via the environment)."""
+
+    namespace: str = "BedrockWatch"
+    application_key: str = "application"
+    max_applications: int = 50
+    price_overrides: Mapping[str, Any] = field(default_factory=dict)
+    profile_map: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MeteringSettings:
+        """Settings from METRICS_NAMESPACE, APPLICATION_METADATA_KEY, MAX_APPLICATIONS,
+        PRICE_OVERRIDES and INFERENCE_PROFILE_MAP; ConfigurationError names a bad variable."""
+        overrides = env_json("PRICE_OVERRIDES", {}, environ)
+        profile_map = env_json("INFERENCE_PROFILE_MAP", {}, environ)
+        if not isinstance(overrides, dict):
+            raise ConfigurationError("environment variable PRICE_OVERRIDES must be a JSON object")
+        if not isinstance(profile_map, dict) or not all(isinstance(v, str) for v in profile_map.values()):
+            raise ConfigurationError(
+                "environment variable INFERENCE_PROFILE_MAP must be a JSON object of profile ARN -> model id"
+            )
+        return cls(
+            namespace=env_str("METRICS_NAMESPACE", "BedrockWatch", environ),
+            application_key=env_str("APPLICATION_METADATA_KEY", "application", environ),
+            max_applications=env_int("MAX_APPLICATIONS", 50, minimum=1, environ=environ),
+            price_overrides=overrides,
+            profile_map=profile_map,
+        )
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    """Counts describing one batch; safe to log (no record content)."""
+
+    log_events: int = 0
+    records: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    malformed: int = 0
+    malformed_reasons: dict[str, int] = field(default_factory=dict)
+    unpriced: int = 0
+    documents: int = 0
+    emf_bytes: int = 0
+    clamped_timestamps: int = 0
+    control_message: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class MeteringResult:
+    emf: str  # newline-terminated EMF documents, empty when there is nothing to publish
+    summary: BatchSummary
+
+
+def decode_envelope(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The decoded subscription payload (`messageType`, `logEvents`, …) or EnvelopeError saying
+    which layer (awslogs.data, base64, gzip, JSON, shape) is wrong."""
+    try:
+        data = event["awslogs"]["data"]
+    except (KeyError, TypeError):
+        raise EnvelopeError(
+            "event has no awslogs.data: not a CloudWatch Logs subscription delivery"
+        ) from None
+    if not isinstance(data, str | bytes):
+        raise EnvelopeError("awslogs.data is not a string")
+    try:
+        compressed = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeError("awslogs.data is not valid base64") from None
+    try:
+        raw = zlib.decompress(compressed, GZIP_WBITS)
+    except zlib.error:
+        raise EnvelopeError("awslogs.data is not gzip-compressed") from None
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise EnvelopeError("awslogs.data does not hold a JSON document") from None
+    if not isinstance(payload, dict) or payload.get("messageType") not in ("DATA_MESSAGE", "CONTROL_MESSAGE"):
+        raise EnvelopeError("payload has no messageType DATA_MESSAGE or CONTROL_MESSAGE")
+    if payload["messageType"] == "DATA_MESSAGE" and not isinstance(payload.get("logEvents"), list):
+        raise EnvelopeError("DATA_MESSAGE payload has no logEvents list")
+    return payload
+
+
+class ApplicationGuard:
+    """Bounds the Application dimension: sanitised names, at most `limit` distinct ones per
+    container, then `other`. Absent or empty names are `unattributed` (neither counts)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._names: dict[str, str] = {}  # raw value -> dimension value, for values already decided
+
+    def __call__(self, raw: str | None) -> str:
+        if not raw:
+            return UNATTRIBUTED
+        known = self._names.get(raw)
+        if known is not None:
+            return known
+        name = _UNSAFE_APPLICATION_CHARS.sub("_", raw.strip())[:APPLICATION_MAX_LENGTH].strip("_")
+        if not name:
+            name = UNATTRIBUTED
+        elif name not in (UNATTRIBUTED, OTHER_APPLICATION) and name not in self._seen:
+            if len(self._seen) >= self.limit:
+                # Not remembered: a flood of random names must not grow this map without bound.
+                return OTHER_APPLICATION
+            self._seen.add(name)
+        self._names[raw] = name
+        return name
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The state of one batch being metered."""
+
+    now_ms: int
+    summary: BatchSummary = field(default_factory=BatchSummary)
+    series: dict[SeriesKey, Series] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+    malformed_per_minute: Counter[int] = field(default_factory=Counter)
+    malformed_reasons: Counter[str] = field(default_factory=Counter)
+
+    def malformed(self, timestamp_ms: int, reason: str) -> None:
+        self.malformed_per_minute[minute_of(timestamp_ms)] += 1
+        self.malformed_reasons[reason] += 1
+
+
+class Meter:
+    """The metering pipeline with its per-container state (prices, profile cache, application guard)."""
+
+    def __init__(self, settings: MeteringSettings, price_book: PriceBook, resolver: ProfileResolver) -> None:
+        self.settings = settings
+        self.price_book = price_book
+        self.resolver = resolver
+        self.applications = ApplicationGuard(settings.max_applications)
+        self.writer = EmfWriter(settings.namespace)
+
+    @classmethod
+    def from_settings(cls, settings: MeteringSettings, bedrock_client: Any = None) -> Meter:
+        """A meter with the shipped price table plus overrides and a profile resolver."""
+        return cls(
+            settings,
+            PriceBook.load(settings.price_overrides),
+            ProfileResolver(settings.profile_map, client=bedrock_client),
+        )
+
+    def meter_event(self, event: Mapping[str, Any], *, now_ms: int | None = None) -> MeteringResult:
+        """Meter one subscription delivery (`{"awslogs": {"data": …}}`)."""
+        payload = decode_envelope(event)
+        if payload["messageType"] == "CONTROL_MESSAGE":
+            return MeteringResult("", BatchSummary(control_message=True))
+        return self.meter_log_events(payload["logEvents"], now_ms=now_ms)
+
+    def meter_log_events(
+        self, log_events: Iterable[Mapping[str, Any]], *, now_ms: int | None = None
+    ) -> MeteringResult:
+        """Meter decoded log events (`{"timestamp": ms, "message": str}`)."""
+        batch = _Batch(int(time.time() * 1000) if now_ms is None else now_ms)
+        summary = batch.summary
+        key = self.settings.application_key
+        for log_event in log_events:
+            summary.log_events += 1
+            try:
+                timestamp = int(log_event["timestamp"])
+                message = log_event["message"]
+            except (KeyError, TypeError, ValueError):
+                batch.malformed(batch.now_ms, "log event without timestamp or message")
+                continue
+            parsed = parse_line(message, timestamp_ms=timestamp, application_key=key)
+            if type(parsed) is InvocationRecord:
+                self._add(parsed, batch)
+            elif isinstance(parsed, Malformed):
+                batch.malformed(timestamp, parsed.reason)
+            else:
+                summary.skipped += 1
+        return self._finish(batch)
+
+    def meter_records(
+        self, records: Iterable[InvocationRecord], *, now_ms: int | None = None
+    ) -> MeteringResult:
+        """Meter records that are already parsed (the benchmark and tests use this)."""
+        batch = _Batch(int(time.time() * 1000) if now_ms is None else now_ms)
+        for record in records:
+            batch.summary.log_events += 1
+            self._add(record, batch)
+        return self._finish(batch)
+
+    def _finish(self, batch: _Batch) -> MeteringResult:
+        summary = batch.summary
+        summary.malformed = sum(batch.malformed_reasons.values())
+        summary.malformed_reasons = dict(batch.malformed_reasons)
+        documents, summary.clamped_timestamps = self.writer.documents(
+            batch.series, batch.malformed_per_minute, now_ms=batch.now_ms
+        )
+        emf = self.writer.render(documents)
+        summary.documents = len(documents)
+        summary.emf_bytes = len(emf)
+        return MeteringResult(emf, summary)
+
+    def _add(self, record: InvocationRecord, batch: _Batch) -> None:
+        """Add one record to its series unless it repeats a request id already in the batch.
+
+        The hot path of the function (once per record): plain tuples as keys, no work for
+        figures that are zero, no per-record function calls beyond pricing.
+        """
+        request_id = record.request_id
+        if request_id:
+            if request_id in batch.seen:
+                batch.summary.duplicates += 1
+                return
+            batch.seen.add(request_id)
+        batch.summary.records += 1
+        model = record.model
+        if model.kind is ModelKind.APPLICATION_PROFILE:
+            model = self.resolver.resolve(model)
+        timestamp = record.timestamp_ms
+        key = (timestamp - timestamp % MINUTE_MS, model.base_id, self.applications(record.application))
+        figures = batch.series.get(key)
+        if figures is None:
+            figures = batch.series[key] = Series()
+        sums = figures.sums
+        sums["Requests"] += 1
+        if record.error_code is not None:
+            # Failed requests carry no bodies and are not billed: count the error and its class.
+            sums["Errors"] += 1
+            if record.error_class is not None:
+                sums[record.error_class.value] += 1
+            if record.input_tokens or record.output_tokens:
+                sums["InputTokens"] += record.input_tokens
+                sums["OutputTokens"] += record.output_tokens
+                sums["TotalTokens"] += record.input_tokens + record.output_tokens
+            cost = self.price_book.cost(record, model)
+            if cost:
+                sums["CostUSD"] += cost
+            return
+        sums["InputTokens"] += record.input_tokens
+        sums["OutputTokens"] += record.output_tokens
+        total = record.input_tokens + record.output_tokens
+        if record.cache_read_tokens:
+            sums["CacheReadInputTokens"] += record.cache_read_tokens
+            total += record.cache_read_tokens
+        if record.cache_write_tokens:
+            sums["CacheWriteInputTokens"] += record.cache_write_tokens
+            total += record.cache_write_tokens
+        sums["TotalTokens"] += total
+        stop = record.stop_reason
+        if stop == "max_tokens":
+            sums["TruncatedResponses"] += 1
+        if record.guardrail_intervened or stop in GUARDRAIL_STOP_REASONS:
+            sums["GuardrailInterventions"] += 1
+        cost = self.price_book.cost(record, model)
+        if cost is None:
+            sums["UnpricedRequests"] += 1
+            batch.summary.unpriced += 1
+        else:
+            sums["CostUSD"] += cost
+        latency = record.latency_ms
+        ttft = record.ttft_ms
+        if ttft is not None:
+            # Whole milliseconds as ints: `812` instead of `812.0` is two bytes less per sample.
+            figures.samples["TimeToFirstToken"].append(int(ttft) if ttft == int(ttft) else ttft)
+        if latency is not None:
+            samples = figures.samples
+            samples["Latency"].append(int(latency) if latency == int(latency) else latency)
+            generating_ms = latency - ttft if ttft is not None and ttft < latency else latency
+            if record.output_tokens and generating_ms > 0:
+                samples["OutputTokensPerSecond"].append(round(record.output_tokens * 1000 / generating_ms, 1))

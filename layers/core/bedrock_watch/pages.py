@@ -1,0 +1,255 @@
+"""What a page says: LLM context for the person paged, never prompt or response text.
+
+`context_from_alarm` copies an allow-list of fields out of the "CloudWatch Alarm State Change"
+event and the alarm's tags (alarm, severity, state reason, the metric's recent values, model /
+route / application from dimensions and tags, burn rate when the alarm is about the budget) and
+adds the links (dashboard, alarm, runbook section). Nothing else in the event is ever read, so no
+prompt or response text can reach a pager even if it somehow ended up in an event.
+`render` turns the context into a channel-neutral `Message` each channel formats its own way.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from bedrock_watch.contract import (
+    BUDGET_METRICS,
+    DIMENSION_APPLICATION,
+    DIMENSION_MODEL,
+    TAG_REMEDIATION,
+    TAG_ROUTE,
+    TAG_RUNBOOK,
+    TAG_SEVERITY,
+)
+
+Kind = Literal["page", "final", "channel_failure", "acknowledged", "resolved"]
+MAX_REASON = 600
+MAX_VALUES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    """Everything a page may show about the alarm (stored on the incident, re-used by every notice)."""
+
+    alarm_name: str
+    alarm_arn: str
+    region: str
+    severity: str
+    state_reason: str
+    state_timestamp: str
+    description: str = ""
+    metric: str = ""
+    threshold: float | None = None
+    recent_values: list[float] = field(default_factory=list)
+    model_id: str = ""
+    route: str = ""
+    application: str = ""
+    budget_related: bool = False
+    burn_rate_usd_per_hour: float | None = None
+    remediation: str = ""
+    dashboard_url: str = ""
+    alarm_url: str = ""
+    runbook_url: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PageContext:
+        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        known["recent_values"] = [float(v) for v in known.get("recent_values", [])]
+        for key in ("threshold", "burn_rate_usd_per_hour"):
+            if known.get(key) is not None:
+                known[key] = float(known[key])
+        return cls(**known)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A channel-neutral notice: title, summary, labelled facts, links and the acknowledge link."""
+
+    kind: Kind
+    incident_id: str
+    severity: str
+    tier: str
+    title: str
+    summary: str
+    facts: list[tuple[str, str]]
+    links: list[tuple[str, str]]
+    ack_url: str = ""
+    ack_token: str = ""
+
+    def text(self) -> str:
+        """Plain text (email, SMS, fallbacks)."""
+        lines = [self.title, "", self.summary, ""]
+        lines += [f"{label}: {value}" for label, value in self.facts]
+        if self.links:
+            lines.append("")
+            lines += [f"{label}: {url}" for label, url in self.links]
+        if self.ack_url:
+            lines += ["", f"Acknowledge (stops escalation): {self.ack_url}"]
+        return "\n".join(lines)
+
+
+def _metric_stats(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    metrics = (detail.get("configuration") or {}).get("metrics") or []
+    return [m["metricStat"] for m in metrics if isinstance(m, dict) and isinstance(m.get("metricStat"), dict)]
+
+
+def _reason_data(state: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = json.loads(state.get("reasonData") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _floats(values: Any) -> list[float]:
+    out: list[float] = []
+    for item in values if isinstance(values, list) else []:
+        value = item.get("value") if isinstance(item, dict) else item
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out.append(float(value))
+    return out[-MAX_VALUES:]
+
+
+def console_url(region: str, fragment: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#{fragment}"
+
+
+def runbook_url(tag: str, base_url: str, alarm_name: str) -> str:
+    """The Runbook tag as a URL: full URLs kept, anchors joined to the runbook's base URL."""
+    if tag.startswith(("https://", "http://")):
+        return tag
+    anchor = tag.lstrip("#") or "escalation"
+    return f"{base_url}#{anchor}" if base_url else f"#{anchor} (runbook for {alarm_name})"
+
+
+def context_from_alarm(
+    event: dict[str, Any],
+    tags: dict[str, str],
+    *,
+    dashboard_name: str,
+    runbook_base_url: str,
+    burn_rate_usd_per_hour: float | None = None,
+    default_severity: str = "warning",
+) -> PageContext:
+    """The page context of an alarm state-change event (allow-listed fields only)."""
+    detail = event.get("detail") or {}
+    state = detail.get("state") or {}
+    region = str(event.get("region") or "us-east-1")
+    alarm_name = str(detail.get("alarmName") or "")
+    resources = event.get("resources") or []
+    alarm_arn = str(resources[0]) if resources else ""
+    stats = _metric_stats(detail)
+    dims: dict[str, str] = {}
+    metric = ""
+    budget_related = False
+    for stat in stats:
+        m = stat.get("metric") or {}
+        dims.update({str(k): str(v) for k, v in (m.get("dimensions") or {}).items()})
+        name = str(m.get("name") or "")
+        budget_related = budget_related or name in BUDGET_METRICS
+        if not metric and name:
+            metric = f"{m.get('namespace', '')}/{name} ({stat.get('stat', '')}, {stat.get('period', '')}s)"
+    reason_data = _reason_data(state)
+    values = _floats(reason_data.get("recentDatapoints")) or _floats(reason_data.get("evaluatedDatapoints"))
+    threshold = reason_data.get("threshold")
+    remediation = tags.get(TAG_REMEDIATION, "none")
+    route = tags.get(TAG_ROUTE, "")
+    severity = tags.get(TAG_SEVERITY, default_severity)
+    reason = str(state.get("reason") or "")
+    return PageContext(
+        alarm_name=alarm_name,
+        alarm_arn=alarm_arn,
+        region=region,
+        severity=severity,
+        state_reason=reason[:MAX_REASON],
+        state_timestamp=str(state.get("timestamp") or event.get("time") or ""),
+        description=str((detail.get("configuration") or {}).get("description") or "")[:MAX_REASON],
+        metric=metric,
+        threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        recent_values=values,
+        model_id=dims.get(DIMENSION_MODEL, ""),
+        route=route,
+        application=dims.get(DIMENSION_APPLICATION, ""),
+        budget_related=budget_related,
+        burn_rate_usd_per_hour=burn_rate_usd_per_hour if budget_related else None,
+        remediation="" if remediation == "none" else f"{remediation} of route {route or '(unnamed)'}",
+        dashboard_url=console_url(region, f"dashboards/dashboard/{urllib.parse.quote(dashboard_name)}")
+        if dashboard_name
+        else "",
+        alarm_url=console_url(region, f"alarmsV2:alarm/{urllib.parse.quote(alarm_name)}"),
+        runbook_url=runbook_url(tags.get(TAG_RUNBOOK, ""), runbook_base_url, alarm_name),
+    )
+
+
+def _facts(ctx: PageContext) -> list[tuple[str, str]]:
+    facts = [("Alarm", ctx.alarm_name), ("Severity", ctx.severity), ("Since", ctx.state_timestamp)]
+    if ctx.metric:
+        facts.append(("Metric", ctx.metric))
+    if ctx.recent_values:
+        values = ", ".join(f"{v:g}" for v in ctx.recent_values)
+        facts.append(
+            (
+                "Recent values",
+                values + (f" (threshold {ctx.threshold:g})" if ctx.threshold is not None else ""),
+            )
+        )
+    for label, value in (("Model", ctx.model_id), ("Route", ctx.route), ("Application", ctx.application)):
+        if value:
+            facts.append((label, value))
+    if ctx.budget_related:
+        burn = ctx.burn_rate_usd_per_hour
+        facts.append(("Spend burn rate", f"${burn:,.2f}/hour" if burn is not None else "unknown"))
+    facts.append(("Remediation", f"{ctx.remediation} started automatically" if ctx.remediation else "none"))
+    return facts
+
+
+def _links(ctx: PageContext) -> list[tuple[str, str]]:
+    links = [("Dashboard", ctx.dashboard_url), ("Alarm", ctx.alarm_url), ("Runbook", ctx.runbook_url)]
+    return [(label, url) for label, url in links if url]
+
+
+def render(
+    ctx: PageContext,
+    *,
+    kind: Kind,
+    incident_id: str,
+    tier: str,
+    ack_url: str = "",
+    ack_token: str = "",
+    note: str = "",
+) -> Message:
+    """The message of one notice about an incident (a page, the final notice, a failure report…)."""
+    sev = ctx.severity.upper()
+    titles: dict[Kind, str] = {
+        "page": f"[{sev}] {ctx.alarm_name} is in ALARM",
+        "final": f"[{sev}] UNACKNOWLEDGED: {ctx.alarm_name} — escalation exhausted",
+        "channel_failure": f"[{sev}] {ctx.alarm_name}: a paging channel failed",
+        "acknowledged": f"[ACK] {ctx.alarm_name} acknowledged",
+        "resolved": f"[RESOLVED] {ctx.alarm_name} is OK again",
+    }
+    summaries: dict[Kind, str] = {
+        "page": ctx.state_reason or ctx.description,
+        "final": "Every tier was paged and nobody acknowledged. The incident stays open. " + ctx.state_reason,
+        "channel_failure": note,
+        "acknowledged": note,
+        "resolved": note or "The alarm returned to OK; escalation stopped.",
+    }
+    actionable = kind in ("page", "final", "channel_failure")
+    return Message(
+        kind=kind,
+        incident_id=incident_id,
+        severity=ctx.severity,
+        tier=tier,
+        title=titles[kind],
+        summary=summaries[kind],
+        facts=[*_facts(ctx), ("Incident", incident_id), ("Tier", tier)],
+        links=_links(ctx),
+        ack_url=ack_url if actionable else "",
+        ack_token=ack_token if actionable else "",
+    )

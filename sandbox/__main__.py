@@ -1,0 +1,36 @@
+"""`python -m sandbox <command>`: the stack on an embedded AWS (moto), no account needed.
+
+Commands: `drill --scenario NAME` (what `make demo` runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sandbox.template import ROOT
+
+# Lambda puts a layer's content on the import path (/opt/python); the sandbox does the same for
+# the core layer so handlers import bedrock_watch exactly as they do when deployed.
+_LAYER = str(ROOT / "layers" / "core")
+if _LAYER not in sys.path:
+    sys.path.insert(0, _LAYER)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    drill = commands.add_parser("drill", help="run a scenario through the stack and report what it saw")
+    drill.add_argument("--scenario", default="default", help="scenario name (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    if args.command == "drill":
+        from sandbox.drill import run
+
+        run(args.scenario, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""A local HTTP endpoint that stands in for Slack, PagerDuty and JSM: it records every request and
+answers as scripted (500 then 200, 429 with Retry-After, 500 forever…).
+
+Binds 127.0.0.1 on a free port, serves from a daemon thread, and never forwards anything.
+
+    with Recorder() as rec:
+        rec.script("/slack/devops", Reply(500), Reply(200))   # first call fails, then succeeds
+        rec.script("/pagerduty", Reply(500), forever=True)      # always fails
+        ... point the channel secret at rec.url + "/slack/devops" ...
+        rec.requests("/slack/devops")                           # what arrived, in order
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int = 200
+    body: bytes = b"ok"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    status: int  # what the recorder answered
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Recorder:
+    def __init__(self, default: Reply | None = None) -> None:
+        self._default = default or Reply(202, b'{"status":"success"}', {"Content-Type": "application/json"})
+        self._scripts: dict[str, tuple[deque[Reply], bool]] = {}
+        self._requests: list[Recorded] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="recorder", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Recorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, path_prefix: str, *replies: Reply, forever: bool = False) -> None:
+        """Answer requests whose path starts with `path_prefix` with `replies` in turn, then the
+        default (or, with forever=True, the last reply again and again)."""
+        with self._lock:
+            self._scripts[path_prefix] = (deque(replies), forever)
+
+    def requests(self, path_prefix: str = "") -> list[Recorded]:
+        """Requests received so far whose path starts with `path_prefix`, in arrival order."""
+        with self._lock:
+            return [r for r in self._requests if r.path.startswith(path_prefix)]
+
+    def _reply_for(self, path: str) -> Reply:
+        with self._lock:
+            for prefix, (replies, forever) in sorted(self._scripts.items(), key=lambda kv: -len(kv[0])):
+                if path.startswith(prefix) and replies:
+                    return replies[0] if forever and len(replies) == 1 else replies.popleft()
+            return self._default
+
+    def _record(self, request: Recorded) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                reply = recorder._reply_for(parts.path)
+                recorder._record(
+                    Recorded(
+                        self.command,
+                        parts.path,
+                        parse_qs(parts.query),
+                        dict(self.headers.items()),
+                        body,
+                        reply.status,
+                    )
+                )
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            do_POST = do_GET = do_PUT = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+                return
+
+        return Handler

@@ -1,0 +1,27 @@
+"""Fixtures: the recorder standing in for the vendors, and a factory for the escalation stack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from sandbox.recorder import Recorder
+from tests.integration.escalation.stack import EscalationStack
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    with Recorder() as rec:
+        yield rec
+
+
+@pytest.fixture
+def make_stack(aws: None, recorder: Recorder) -> Callable[..., EscalationStack]:
+    """Build the stack with the given policy (and other parameter overrides)."""
+
+    def make(escalation_policy: str, **parameters: Any) -> EscalationStack:
+        return EscalationStack(recorder, {"EscalationPolicy": escalation_policy, **parameters})
+
+    return make

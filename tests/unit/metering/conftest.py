@@ -1,0 +1,73 @@
+"""Builders for metering tests: records built directly, and a price book with fixed prices so
+EMF tests do not depend on the shipped price table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bedrock_watch.metering import Meter, MeteringSettings
+from bedrock_watch.profiles import ProfileResolver
+from bedrock_watch.records import ErrorClass, InvocationRecord, ModelKind, ModelRef, Scope
+
+MINUTE = 60_000
+NOW = 1_795_694_400_000  # 2026-11-26T12:00:00Z
+
+
+class FlatPrices:
+    """$1 per 1M input tokens and $2 per 1M output tokens; models named `unpriced.*` have no price."""
+
+    def cost(self, record: InvocationRecord, model: ModelRef) -> float | None:
+        if record.error_code is not None:
+            return 0.0
+        if model.base_id.startswith("unpriced."):
+            return None
+        return record.input_tokens * 1e-6 + record.output_tokens * 2e-6
+
+
+def model(base_id: str) -> ModelRef:
+    return ModelRef(original=base_id, base_id=base_id, scope=Scope.IN_REGION, kind=ModelKind.FOUNDATION)
+
+
+_counter = iter(range(10**9))
+
+
+def record(
+    base_id: str = "anthropic.claude-3-haiku-20240307-v1:0",
+    application: str | None = "chat",
+    *,
+    timestamp_ms: int = NOW - 5 * MINUTE,
+    **fields: Any,
+) -> InvocationRecord:
+    """A successful Converse record; keyword fields override any figure."""
+    base = InvocationRecord(
+        request_id=f"req-{next(_counter)}",
+        timestamp_ms=timestamp_ms,
+        operation="Converse",
+        model=model(base_id),
+        region="us-east-1",
+        inference_region="us-east-1",
+        application=application,
+        input_tokens=100,
+        output_tokens=50,
+        latency_ms=800.0,
+        stop_reason="end_turn",
+    )
+    return replace(base, **fields)
+
+
+def failed(code: str, error_class: ErrorClass, **fields: Any) -> InvocationRecord:
+    return record(
+        error_code=code, error_class=error_class, input_tokens=0, output_tokens=0, latency_ms=None, **fields
+    )
+
+
+@pytest.fixture
+def make_meter() -> Callable[..., Meter]:
+    def build(**settings: Any) -> Meter:
+        return Meter(MeteringSettings(**settings), FlatPrices(), ProfileResolver({}))  # type: ignore[arg-type]
+
+    return build
