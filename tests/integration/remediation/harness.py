@@ -13,6 +13,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import boto3
 
+from sandbox.intrinsics import Resolver
 from sandbox.shims import zip_directory
 from sandbox.template import ROOT, STATEMACHINES, load_template, parameter_defaults
 
@@ -35,6 +37,29 @@ PSEUDO = {
 PREFIXES = ("Remediation", "Route")
 # Fast waits for tests; every other parameter keeps its template default.
 FAST = {"VerifySettleSeconds": 1, "FailbackCooldownSeconds": 1, "ApprovalTimeoutSeconds": 30}
+
+
+class _Lookup(Mapping[str, Any]):
+    """A read-only mapping computed by a function (KeyError when it has no value)."""
+
+    def __init__(self, get: Callable[[str], Any]) -> None:
+        self._get = get
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get(key)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self._get(str(key))
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 @dataclass
@@ -71,29 +96,10 @@ class Stack:
         raise KeyError(f"{name}.{attr}")
 
     def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            ((key, arg),) = value.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Fn::GetAtt":
-                return self.get_att(*arg)
-            if key == "Fn::Sub":
-                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-
-                def sub(m: re.Match[str]) -> str:
-                    token = m.group(1)
-                    if token in extra:
-                        return str(extra[token])
-                    if "." in token and not token.startswith("AWS::"):
-                        return self.get_att(*token.split(".", 1))
-                    return self.ref(token)
-
-                return re.sub(r"\$\{([^}]+)\}", sub, text)
-        return {k: self.resolve(v) for k, v in value.items()}
+        """`value` with its intrinsics resolved against what this harness created."""
+        return Resolver(_Lookup(self.ref), _Lookup(lambda key: self.get_att(*key.split(".", 1)))).resolve(
+            value
+        )
 
     # ------------------------------------------------------------------ clients
 
