@@ -156,3 +156,8 @@ def test_the_workflow_is_standard_and_releases_the_lock_from_every_finish() -> N
     after_lock = ["AcquireLock", "Plan", "Probe", "RequestApproval", "Apply", "Verify", "Rollback"]
     for name in after_lock:
         assert any("States.ALL" in c["ErrorEquals"] for c in states[name]["Catch"]), name
+
+
+def test_the_outcomes_the_workflow_reports_are_the_ones_the_domain_knows() -> None:
+    set_by_asl = {s["Result"] for s in ASL["States"].values() if s.get("ResultPath") == "$.outcome"}
+    assert set_by_asl == set(remediation.OUTCOMES)

@@ -614,7 +614,7 @@ def summarise(state: Mapping[str, Any], *, now: datetime) -> dict[str, Any]:
         "summary": headline,
     }
     savings = plan_.get("savingsPerHourUSD")
-    if action == "downgrade" and savings is not None:
+    if action == "downgrade" and savings is not None and outcome in ("applied", "dry_run"):
         detail["estimatedSavingsPerHourUSD"] = savings
     if error_name:
         detail["error"] = error_name
