@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bedrock_watch.remediation import (
     InvalidInput,
@@ -157,3 +159,31 @@ def test_an_alarm_does_not_walk_a_failed_over_route_down_its_fallbacks() -> None
     assert "already moved off its primary" in p.why
     # a person in the console may still move on to the next fallback
     assert plan(request("failover"), on(FB1)).target == FB2
+
+
+MODELS = st.sampled_from(
+    [PRIMARY, FB1, FB2, CHEAP, "amazon.nova-lite-v1:0", "meta.llama3-3-70b-instruct-v1:0"]
+)
+
+
+@st.composite
+def routes(draw: st.DrawFn) -> StoredRoute:
+    primary = draw(MODELS)
+    fallbacks = tuple(draw(st.lists(MODELS.filter(lambda m: m != primary), unique=True, max_size=3)))
+    cheaper = draw(st.one_of(st.none(), MODELS))
+    spec = RouteSpec(primary=primary, fallbacks=fallbacks, cheaper=cheaper)
+    return on(draw(st.sampled_from(spec.candidates)), spec)
+
+
+@given(stored=routes(), action=st.sampled_from(["failover", "failback", "downgrade", "restore"]))
+def test_a_plan_only_ever_targets_other_models_the_route_declares(stored: StoredRoute, action: str) -> None:
+    req = request(action)
+    try:
+        check_against_route(req, stored.route)
+        p = plan(req, stored)
+    except (InvalidInput, NoHealthyTarget):
+        return
+    assert p.noop == (not p.candidates)
+    assert set(p.candidates) <= set(stored.route.spec.candidates)
+    assert stored.route.active not in p.candidates
+    assert p.previous == stored.route.active
