@@ -258,6 +258,19 @@ class Rendered:
     resources: Mapping[str, Any]  # ForEach unrolled and intrinsics resolved
 
 
+def sam_generated_ids(resources: Mapping[str, Any]) -> set[str]:
+    """Logical ids SAM's transform adds and a template may reference (`<Fn>Role`, `<Fn>Url`, …)."""
+    generated: set[str] = set()
+    for logical_id, resource in resources.items():
+        kind = resource.get("Type") if isinstance(resource, Mapping) else None
+        props = resource.get("Properties", {}) if isinstance(resource, Mapping) else {}
+        if kind in {"AWS::Serverless::Function", "AWS::Serverless::StateMachine"} and "Role" not in props:
+            generated.add(f"{logical_id}Role")
+        if kind == "AWS::Serverless::Function" and "FunctionUrlConfig" in props:
+            generated.add(f"{logical_id}Url")
+    return generated
+
+
 def render(overrides: Mapping[str, Any] | None = None, template: Mapping[str, Any] | None = None) -> Rendered:
     """Expand and resolve `template` (default: template.yaml) with parameter defaults and overrides."""
     source = load_template() if template is None else template
@@ -265,7 +278,7 @@ def render(overrides: Mapping[str, Any] | None = None, template: Mapping[str, An
     expanded = expand_foreach(source, parameters)
     context = Context(
         parameters=parameters,
-        resources=frozenset(expanded.get("Resources", {})),
+        resources=frozenset(expanded.get("Resources", {})) | sam_generated_ids(expanded.get("Resources", {})),
         mappings=expanded.get("Mappings", {}),
         condition_specs=expanded.get("Conditions", {}),
     )

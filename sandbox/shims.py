@@ -98,18 +98,27 @@ def _code_dir(code: bytes) -> Path:
 
 
 class _SwitchableStream(io.TextIOBase):
-    """A stream that writes to the current invocation's buffer, or to the real stream between them."""
+    """Writes to the current invocation's buffer, or to the real stream between invocations.
 
-    def __init__(self, default: Any) -> None:
+    Loggers may keep this stream after the shim is gone; writes then go to the process's original
+    stream (never to a test's capture file that has since been closed)."""
+
+    def __init__(self, default: Any, fallback: Any) -> None:
         self.default = default
+        self.fallback = fallback
         self.target: Any = None
 
+    def _stream(self) -> Any:
+        if self.target is not None:
+            return self.target
+        return self.fallback if getattr(self.default, "closed", False) else self.default
+
     def write(self, text: str) -> int:
-        (self.target or self.default).write(text)
+        self._stream().write(text)
         return len(text)
 
     def flush(self) -> None:
-        (self.target or self.default).flush()
+        self._stream().flush()
 
     def isatty(self) -> bool:
         return False
@@ -208,7 +217,8 @@ def in_process_lambdas() -> Iterator[list[Invocation]]:
 
     global _STDOUT, _STDERR  # noqa: PLW0603 - one process-wide pair while the shim is active
     INVOCATIONS.clear()
-    _STDOUT, _STDERR = _SwitchableStream(sys.stdout), _SwitchableStream(sys.stderr)
+    _STDOUT = _SwitchableStream(sys.stdout, sys.__stdout__)
+    _STDERR = _SwitchableStream(sys.stderr, sys.__stderr__)
     with (
         mock.patch.object(LambdaFunction, "_invoke_lambda", _invoke_in_process),
         mock.patch.object(sys, "stdout", _STDOUT),

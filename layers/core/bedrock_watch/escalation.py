@@ -26,7 +26,7 @@ from bedrock_watch.channels import ChannelError, PageNotDelivered
 from bedrock_watch.channels.http import HttpClient
 from bedrock_watch.channels.registry import ChannelFactory
 from bedrock_watch.config import env_int, env_str
-from bedrock_watch.contract import SEVERITIES, TAG_SEVERITY
+from bedrock_watch.contract import SEVERITIES, SIGNAL_COMPOSITE_INPUT, TAG_SEVERITY, TAG_SIGNAL
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.incidents import IncidentClosed, IncidentStore, incident_id_for
 from bedrock_watch.pages import Kind, Message, PageContext, context_from_alarm, render
@@ -188,6 +188,17 @@ class Escalation:
         alarm_name = str(detail["alarmName"])
         alarm_arn = str((event.get("resources") or [""])[0])
         tags = self._alarm_tags(alarm_arn)
+        if tags.get(TAG_SIGNAL) == SIGNAL_COMPOSITE_INPUT:
+            logger.info("composite input, not paged on its own", alarm=alarm_name)
+            return {
+                "incident": {
+                    "incidentId": "",
+                    "opened": False,
+                    "reason": "composite input: only the composite alarm it feeds pages",
+                    "alarmName": alarm_name,
+                },
+                "cursor": {"index": 0},
+            }
         severity = tags.get(TAG_SEVERITY, DEFAULT_SEVERITY)
         if severity not in SEVERITIES:
             logger.warning("unknown Severity tag, using the default", alarm=alarm_name, severity=severity)

@@ -307,3 +307,21 @@ def test_a_warning_alarm_follows_the_warning_policy_and_its_repeat(
     ]
     assert recorder.requests("/slack/senior") == []
     assert recorder.requests("/slack/devops")[0].json()["text"].startswith("[WARNING]")
+
+
+def test_a_composite_input_alarm_never_pages_on_its_own(
+    make_stack: Callable[..., EscalationStack], recorder: Recorder
+) -> None:
+    # Given a signal alarm that only feeds the degradation composite (tagged as such in the template)
+    stack = make_stack(FOUR_TIERS)
+    alarm = stack.create_alarm("signal-latency-rise", Signal="composite-input")
+
+    # When it goes to ALARM
+    stack.put(stack.alarm_event(alarm))
+
+    # Then the execution ends without an incident and nobody is paged
+    [execution] = stack.finished()
+    assert execution["output_json"]["incident"]["opened"] is False
+    assert "composite input" in execution["output_json"]["incident"]["reason"]
+    assert stack.incidents() == []
+    assert recorder.requests("/slack") == []
