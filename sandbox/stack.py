@@ -687,7 +687,9 @@ def _source_event(stack: Stack, lid: str, event_name: str, event: Mapping[str, A
             if props.get("Enabled") is False or str(props.get("State", "ENABLED")) == "DISABLED":
                 rule["State"] = "DISABLED"
         else:
-            rule["EventPattern"] = json.dumps(props.get("Pattern") or {})
+            # a pattern built with !Sub is already JSON text; a YAML mapping is not
+            pattern = props.get("Pattern") or {}
+            rule["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
         if props.get("EventBusName"):
             rule["EventBusName"] = str(props["EventBusName"])
         events = stack.client("events")
