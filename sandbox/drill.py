@@ -1,180 +1,653 @@
-"""`python -m sandbox drill`: run a scenario through the real stack on moto and report what it saw.
+"""`python -m sandbox drill --scenario NAME|PATH` (what `make demo` runs): a live incident drill.
 
-Today's only scenario, `default`, replays the shipped invocation-log sample
-(events/metering/demo-invocations.jsonl.gz) through the invocation_metrics function exactly as
-CloudWatch Logs would deliver it (put_log_events → subscription filter → function), then reads
-the EMF the function printed back from its log group and prints a per-model table. The table is
-computed from the metrics, not from the records: it shows what CloudWatch would hold.
+The whole stack from template.yaml runs on moto (sandbox.runtime): the scenario's applications
+send traffic minute by minute through the real invocation-log path (put_log_events → the
+subscription filter → the invocation_metrics function → EMF → the metric store), the AWS/Bedrock
+native metrics Bedrock itself would publish are derived from the same records, the budget guard
+runs on its schedule, every template alarm is evaluated each simulated minute, and the state
+changes reach the escalation and remediation state machines through EventBridge. Pages go to a
+local recorder standing in for Slack, PagerDuty and JSM, and to SNS; the scenario's people
+acknowledge through the real signed link in the page; applications read their model from the
+route in SSM, so a failover moves their traffic.
+
+Simulated time runs `scale` times faster than real time (the drill paces itself), and the waits
+the state machines really sleep — tier delays, settle time, fail-back cool-down — are divided by
+the same scale when the stack is deployed, so both timelines agree to within a few simulated
+seconds (docs/decisions.md, "How the drill scales time").
+
+The drill prints its timeline as it goes, a summary at the end, and writes `timeline.json` and
+`report.html` into out/drill-<scenario>/.
 """
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import json
+import os
+import secrets
+import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from sandbox.emf_reader import MetricStore, read_emf
-from sandbox.events import EVENTS
-from sandbox.traffic import PROFILE_MAP, delivery_batches
+from sandbox.intrinsics import REGION
+from sandbox.scenario import Acknowledge, Application, Scenario, load
+from sandbox.template import ROOT
+from sandbox.traffic import (
+    ANTHROPIC_OPERATIONS,
+    CONVERSE_ONLY,
+    NOVA_OPERATIONS,
+    OPEN_WEIGHTS_OPERATIONS,
+    AppSpec,
+    ModelSpec,
+    TrafficProfile,
+    generate,
+)
 
-DEMO_LOGS = EVENTS / "metering" / "demo-invocations.jsonl.gz"
-SCENARIOS = ("default",)
-
-
-def load_log_events(path: Path = DEMO_LOGS) -> list[dict[str, Any]]:
-    """Log events (`timestamp`, `message`) from a gzipped JSON-lines file."""
-    with gzip.open(path, "rt", encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
-
-
-def rebase(events: Sequence[dict[str, Any]], end_ms: int) -> list[dict[str, Any]]:
-    """The events shifted in time so the last one happens at `end_ms` (as if logged just now)."""
-    if not events:
-        return []
-    shift = end_ms - max(int(e["timestamp"]) for e in events)
-    return [{**e, "timestamp": int(e["timestamp"]) + shift} for e in events]
-
-
-@dataclass
-class ModelRow:
-    model: str
-    requests: float
-    errors: float
-    input_tokens: float
-    cache_read: float
-    cache_write: float
-    output_tokens: float
-    cost_usd: float
-    p50_ms: float | None
-    p95_ms: float | None
-
-
-def model_rows(store: MetricStore, namespace: str) -> list[ModelRow]:
-    """One row per ModelId (most requests first) and a final row for all traffic."""
-
-    def row(label: str, **dims: str) -> ModelRow:
-        latency = store.get(namespace, "Latency", **dims)
-        return ModelRow(
-            label,
-            store.get(namespace, "Requests", **dims).sum,
-            store.get(namespace, "Errors", **dims).sum,
-            store.get(namespace, "InputTokens", **dims).sum,
-            store.get(namespace, "CacheReadInputTokens", **dims).sum,
-            store.get(namespace, "CacheWriteInputTokens", **dims).sum,
-            store.get(namespace, "OutputTokens", **dims).sum,
-            store.get(namespace, "CostUSD", **dims).sum,
-            latency.percentile(50),
-            latency.percentile(95),
-        )
-
-    rows = [row(model, ModelId=model) for model in store.dimension_values(namespace, "ModelId")]
-    rows.sort(key=lambda r: (-r.requests, r.model))
-    rows.append(row("all models"))
-    return rows
-
-
-def format_table(rows: Sequence[ModelRow]) -> str:
-    """The per-model table as fixed-width text."""
-
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:,.0f}"
-
-    header = (
-        "model",
-        "requests",
-        "errors",
-        "input",
-        "cache read",
-        "cache write",
-        "output",
-        "cost USD",
-        "p50 ms",
-        "p95 ms",
-    )
-    body = [
-        (
-            r.model,
-            f"{r.requests:,.0f}",
-            f"{r.errors:,.0f}",
-            f"{r.input_tokens:,.0f}",
-            f"{r.cache_read:,.0f}",
-            f"{r.cache_write:,.0f}",
-            f"{r.output_tokens:,.0f}",
-            f"{r.cost_usd:,.4f}",
-            ms(r.p50_ms),
-            ms(r.p95_ms),
-        )
-        for r in rows
-    ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def fmt(line: Sequence[str]) -> str:
-        return "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        )
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(header), rule, *(fmt(line) for line in body[:-1]), rule, fmt(body[-1])])
+OUT = ROOT / "out"
+NATIVE = "AWS/Bedrock"
+OPERATIONS = {
+    "anthropic": ANTHROPIC_OPERATIONS,
+    "nova": NOVA_OPERATIONS,
+    "llama": OPEN_WEIGHTS_OPERATIONS,
+    "mistral": OPEN_WEIGHTS_OPERATIONS,
+}
+# Normal traffic fails only with client errors; incidents add the classes they are about.
+BASELINE_ERRORS = {"ValidationException": 0.8, "AccessDeniedException": 0.2}
+STORM_ERRORS = {"ThrottlingException": 1.0}
+SERVER_ERRORS = {"InternalServerException": 0.6, "ServiceUnavailableException": 0.4}
+THROTTLE_CODES = {"ThrottlingException", "ModelNotReadyException", "ServiceQuotaExceededException"}
+SERVER_CODES = {"InternalServerException", "ServiceUnavailableException", "ModelTimeoutException"}
+# Output tokens count 5x against the TPM quota for these models (FACTS §6).
+BURNDOWN_MODELS = ("claude-sonnet-4", "claude-opus-4")
+DRILL_PERSON = "bedrock-watch drill"
 
 
 @dataclass
-class DrillReport:
-    rows: list[ModelRow]
-    store: MetricStore
-    deliveries: int
-    summaries: list[dict[str, Any]]
-    seconds: float
+class Entry:
+    """One line of the timeline."""
 
-    def totals(self, field: str) -> int:
-        return sum(int(s.get(field, 0)) for s in self.summaries)
+    minute: float  # simulated minutes since the drill started
+    at: str  # simulated time, ISO
+    kind: str  # alarm | page | ack | resolved | route | remediation | incident | traffic | note
+    title: str
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        hours, minutes = divmod(int(self.minute), 60)
+        head = f"[+{hours}:{minutes:02d} {self.at[11:16]}] {self.kind.upper():<8} {self.title}"
+        if self.detail:
+            head += "\n" + "\n".join(f"{' ' * 24}{line}" for line in self.detail.splitlines())
+        return head
 
 
-def run_default(out: TextIO) -> DrillReport:
-    """Replay the demo logs through the metering function on moto and print the table."""
-    from moto import mock_aws
+@dataclass
+class DrillResult:
+    scenario: Scenario
+    timeline: list[Entry]
+    incidents: list[dict[str, Any]]
+    models: list[dict[str, Any]]
+    routes: dict[str, dict[str, Any]]
+    wall_seconds: float
+    out_dir: Path
+    charts: dict[str, Any] = field(default_factory=dict)
 
-    from sandbox.metering import deploy_metering, function_environment
-    from sandbox.shims import in_process_lambdas
+    def of(self, kind: str) -> list[Entry]:
+        return [e for e in self.timeline if e.kind == kind]
 
-    started = time.perf_counter()
-    events = rebase(load_log_events(), int(time.time() * 1000) - 60_000)
-    batches = delivery_batches(events, seed=1)
-    with mock_aws(), in_process_lambdas() as invocations:
-        stack = deploy_metering({"InferenceProfileMap": json.dumps(PROFILE_MAP)})
-        namespace = function_environment()["METRICS_NAMESPACE"]
-        out.write(
-            f"replaying {len(events)} log events from {DEMO_LOGS.relative_to(EVENTS.parent)} "
-            f"in {len(batches)} subscription deliveries to {stack.function_name}\n"
+
+class Timeline:
+    """Collects entries and prints each as it happens."""
+
+    def __init__(self, out: TextIO, start: datetime) -> None:
+        self.out = out
+        self.start = start
+        self.entries: list[Entry] = []
+
+    def add(self, now: datetime, kind: str, title: str, detail: str = "", **data: Any) -> Entry:
+        entry = Entry((now - self.start).total_seconds() / 60, now.isoformat(), kind, title, detail, data)
+        self.entries.append(entry)
+        self.out.write(entry.line() + "\n")
+        self.out.flush()
+        return entry
+
+
+def _short(alarm: str, stack: str) -> str:
+    return alarm.removeprefix(f"{stack}-")
+
+
+def _excerpt(text: str, lines: int = 4, width: int = 100) -> str:
+    kept = [line.strip() for line in text.splitlines() if line.strip()][:lines]
+    return "\n".join(f"| {line[:width]}" for line in kept)
+
+
+# ---------------------------------------------------------------------------- traffic
+class Traffic:
+    """The scenario's applications calling their routes, one simulated minute at a time."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.carry: dict[str, float] = defaultdict(float)
+
+    def spec(self, model_id: str) -> ModelSpec:
+        m = self.scenario.models[model_id]
+        return ModelSpec(
+            model_id,
+            m.family,
+            OPERATIONS[m.family],
+            1.0,
+            m.latency_ms,
+            m.ms_per_output_token,
+            m.ttft_ms,
+            supports_cache=m.family in {"anthropic", "nova"},
         )
-        for batch in batches:
-            stack.write_invocation_logs(batch)
-        output = stack.function_output()
-        # The handler returns its batch summary (counts only); the shim records each return value.
-        summaries = [i.result for i in invocations if i.error_type is None and isinstance(i.result, dict)]
-    store = read_emf(["\n".join(output)])
-    report = DrillReport(
-        model_rows(store, namespace), store, len(batches), summaries, time.perf_counter() - started
-    )
-    out.write(f"\nper model, from the EMF the function printed (namespace {namespace}):\n\n")
-    out.write(format_table(report.rows) + "\n\n")
-    malformed = store.get(namespace, "MalformedRecords").sum
-    unpriced = store.get(namespace, "UnpricedRequests").sum
-    out.write(
-        f"{report.totals('records')} records metered, {report.totals('duplicates')} duplicate deliveries "
-        f"dropped, {malformed:.0f} malformed and {report.totals('skipped')} set-up line(s) skipped, "
-        f"{unpriced:.0f} unpriced; "
-        f"{store.documents} EMF documents; {report.seconds:.1f} s\n"
-    )
-    return report
+
+    def minute(self, minute: int, start: datetime, active: dict[str, str]) -> list[dict[str, Any]]:
+        """Log events for every application's calls in [start, start + 1 min)."""
+        events: list[dict[str, Any]] = []
+        for index, app in enumerate(self.scenario.applications):
+            model = active[app.route]
+            factor = 1.0
+            for incident in self.scenario.incidents:
+                if incident.kind == "spend_surge" and incident.application == app.name and incident.active(minute):
+                    factor *= incident.factor
+            self.carry[app.name] += app.requests_per_minute * factor
+            count = int(self.carry[app.name])
+            self.carry[app.name] -= count
+            if count:
+                events += generate(self.profile(app, model, minute, index, count, start, factor))
+        events.sort(key=lambda e: int(e["timestamp"]))
+        return events
+
+    def profile(
+        self, app: Application, model: str, minute: int, index: int, count: int, start: datetime, factor: float
+    ) -> TrafficProfile:
+        error_rate, mix, latency = app.error_rate, BASELINE_ERRORS, 1.0
+        for incident in self.scenario.incidents:
+            if incident.model != model or not incident.active(minute):
+                continue
+            if incident.kind == "throttling":
+                error_rate, mix = incident.rate, STORM_ERRORS
+            elif incident.kind == "server_errors":
+                error_rate, mix = incident.rate, SERVER_ERRORS
+            elif incident.kind == "latency":
+                latency *= incident.factor
+        # a surge is longer prompts as well as more of them
+        grow = min(factor, 4.0)
+        return TrafficProfile(
+            seed=self.scenario.seed * 100_003 + minute * 101 + index,
+            requests=count,
+            start_ms=int(start.timestamp() * 1000),
+            duration_s=55.0,  # calls end (and are logged) within the minute
+            models=(self.spec(model),),
+            applications=(AppSpec(app.name, 1.0, (model,)),),
+            error_rate=error_rate,
+            error_mix=mix,
+            model_latency_factors={model: latency},
+            input_tokens=(int(app.input_tokens[0] * grow), int(app.input_tokens[1] * grow)),
+            output_tokens=app.output_tokens,
+            max_tokens=max(2048, app.output_tokens[1] + 1),
+            truncation_rate=0.01,
+            body_kb=(0.3, 0.8),
+            s3_offload_rate=0.0,
+        )
 
 
-def run(scenario: str, out: TextIO) -> DrillReport:
-    """Run `scenario` (see SCENARIOS)."""
-    if scenario not in SCENARIOS:
-        raise SystemExit(f"unknown scenario {scenario!r}; available: {', '.join(SCENARIOS)}")
-    return run_default(out)
+def native_metrics(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """What Bedrock itself publishes in AWS/Bedrock for these calls, per ModelId as invoked
+    (FACTS §3): successes, throttles and client/server errors counted apart, latency per
+    successful call, tokens, and the quota burn (output tokens count 5x for the newest Claude)."""
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for event in events:
+        record = json.loads(event["message"])
+        model = str(record["modelId"])
+        metrics = out[model]
+        code = record.get("errorCode")
+        if code in THROTTLE_CODES:
+            metrics["InvocationThrottles"].append(1)
+            continue
+        if code:
+            metrics["InvocationServerErrors" if code in SERVER_CODES else "InvocationClientErrors"].append(1)
+            continue
+        started = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
+        metrics["Invocations"].append(1)
+        metrics["InvocationLatency"].append(max(1.0, int(event["timestamp"]) - started.timestamp() * 1000))
+        inputs = record.get("input") or {}
+        outputs = record.get("output") or {}
+        input_tokens = float(inputs.get("inputTokenCount") or 0)
+        cache_write = float(inputs.get("cacheWriteInputTokenCount") or 0)
+        output_tokens = float(outputs.get("outputTokenCount") or 0)
+        metrics["InputTokenCount"].append(input_tokens)
+        metrics["OutputTokenCount"].append(output_tokens)
+        burn = 5 if any(m in model for m in BURNDOWN_MODELS) else 1
+        metrics["EstimatedTPMQuotaUsage"].append(input_tokens + cache_write + burn * output_tokens)
+    return out
+
+
+# ---------------------------------------------------------------------------- the drill
+class Drill:
+    """One scenario run against the stack on moto (call inside `Drill.running()`)."""
+
+    def __init__(self, scenario: Scenario, out: TextIO) -> None:
+        self.scenario = scenario
+        self.out = out
+        self.traffic = Traffic(scenario)
+        self.seen_changes = 0
+        self.incident_marks: dict[str, int] = {}
+        self.incidents: dict[str, dict[str, Any]] = {}
+        self.routes: dict[str, dict[str, Any]] = {}
+        self.pending_acks: list[tuple[datetime, Acknowledge, dict[str, Any]]] = []
+        self.acks_done: set[tuple[int, str]] = set()
+        self.executions_seen: set[str] = set()
+        self.recorded = 0
+        self.spend = 0.0
+
+    # ------------------------------------------------------------------ setup
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Drill]:
+        from sandbox.fake_bedrock import fake_converse
+        from sandbox.recorder import Recorder
+        from sandbox.runtime import running
+
+        # the emulated account's region, for clients the handlers and the route client create
+        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+        start = self.scenario.start or (datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2))
+        with (
+            Recorder() as recorder,
+            fake_converse() as bedrock,
+            running(self.scenario.stack_parameters(), start=start, scale=self.scenario.scale) as sb,
+        ):
+            self.recorder, self.bedrock, self.sb = recorder, bedrock, sb
+            self.stack = sb.stack
+            self.timeline = Timeline(self.out, start)
+            self._connect_channels()
+            try:
+                yield self
+            finally:
+                self._stop_executions()
+
+    def _connect_channels(self) -> None:
+        """What an operator does after the first deploy: fill the vendor secret (here with the
+        recorder's URLs) and subscribe to the page and remediation topics (here an SQS queue)."""
+        stack, url = self.stack, self.recorder.url
+        targets = {"default"}
+        for severity in self.scenario.escalation.values():
+            for tier in severity.get("tiers", []):
+                targets |= {c.split(":", 1)[1] for c in tier.get("channels", []) if ":" in c}
+        secret = {
+            "slack": {"webhooks": {t: f"{url}/slack/{t}" for t in targets}, "signingSecret": secrets.token_hex(16)},
+            "pagerduty": {
+                "routingKeys": {t: f"drill-{t}" for t in targets},
+                "webhookSecret": secrets.token_hex(16),
+                "eventsUrl": f"{url}/pagerduty/enqueue",
+            },
+            "jsm": {"apiKeys": {t: f"drill-{t}" for t in targets}, "alertsUrl": f"{url}/jsm/v2/alerts"},
+        }
+        stack.client("secretsmanager").put_secret_value(
+            SecretId=stack.physical_id("EscalationChannelSecret"), SecretString=json.dumps(secret)
+        )
+        sqs = stack.client("sqs")
+        self.inbox = sqs.create_queue(QueueName="drill-inbox")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for topic in ("EscalationTopic", "RemediationTopic"):
+            stack.client("sns").subscribe(
+                TopicArn=stack.physical_id(topic), Protocol="sqs", Endpoint=inbox_arn
+            )
+        self.log_group = str(stack.parameters["InvocationLogGroupName"])
+        logs = stack.client("logs")
+        self.log_stream = "aws/bedrock/modelinvocations"
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_stream(logGroupName=self.log_group, logStreamName=self.log_stream)
+        from bedrock_watch.routing import RouteClient
+
+        # max_age=0: the drill's applications see a route change at their next call
+        self.route_client = RouteClient(f"/{stack.stack_name}/routes", max_age=0)
+
+    def _stop_executions(self) -> None:
+        """Executions still waiting (an unacknowledged tier, a cool-down) end with the drill."""
+        sfn = self.stack.client("stepfunctions")
+        for machine in self.stack.of_type("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            arn = self.stack.arn(machine)
+            for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                with contextlib.suppress(Exception):
+                    sfn.stop_execution(executionArn=execution["executionArn"], cause="drill ended")
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> DrillResult:
+        sc = self.scenario
+        started = time.monotonic()
+        self._announce()
+        real_start = time.monotonic()
+        step = 60.0 / sc.scale
+        for minute in range(sc.duration_minutes):
+            now = self.sb.clock.now()
+            for incident in sc.incidents:
+                if incident.from_minute == minute:
+                    self.timeline.add(now, "incident", f"starts: {incident.describe()}", until=incident.to_minute)
+                    if incident.kind == "throttling" and incident.model:
+                        self.bedrock.fail(incident.model, "ThrottlingException")
+                    if incident.kind == "server_errors" and incident.model:
+                        self.bedrock.fail(incident.model, "InternalServerException")
+                if incident.to_minute == minute:
+                    self.timeline.add(now, "incident", f"ends: {incident.describe()}")
+                    if incident.model:
+                        self.bedrock.heal(incident.model)
+            active = {name: self.route_client.active_model(name) for name in sc.routes}
+            events = self.traffic.minute(minute, now, active)
+            self._send(events, now)
+            self.sb.advance(60)
+            self._observe()
+            if minute % 10 == 9:
+                self._progress(minute + 1, len(events), active)
+            # pace: simulated time may not run ahead of the state machines' real sleeps
+            deadline = real_start + (minute + 1) * step
+            while (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(left, 0.1))
+                self._observe_async()
+        self._observe()
+        return self._finish(time.monotonic() - started)
+
+    def _announce(self) -> None:
+        sc, stack = self.scenario, self.stack
+        self.out.write(
+            f"bedrock-watch drill: scenario {sc.name!r} ({sc.source})\n"
+            f"{sc.description}\n"
+            f"stack {stack.stack_name}: {len(stack.resources)} resources created in moto from template.yaml, "
+            f"{len(stack.metric_alarms) + len(stack.composite_alarms)} alarms; "
+            f"{len(stack.unsupported)} not created, {len(stack.emulated)} emulated (python -m sandbox stack)\n"
+            f"{sc.duration_minutes} simulated minutes at {sc.scale:g}x "
+            f"(about {sc.duration_minutes * 60 / sc.scale:.0f} s); tier delays and waits scaled the same way\n\n"
+        )
+
+    def _send(self, events: list[dict[str, Any]], now: datetime) -> None:
+        """Bedrock's two outputs for this minute: the invocation log (→ the meter) and its own metrics."""
+        if events:
+            self.stack.client("logs").put_log_events(
+                logGroupName=self.log_group,
+                logStreamName=self.log_stream,
+                logEvents=[{"timestamp": int(e["timestamp"]), "message": str(e["message"])} for e in events],
+            )
+        at = now + timedelta(seconds=30)
+        totals: dict[str, list[float]] = defaultdict(list)
+        for model, metrics in native_metrics(events).items():
+            for name, values in metrics.items():
+                sums = name not in {"InvocationLatency"}
+                value: float | list[float] = sum(values) if sums else values
+                self.sb.store.seed(NATIVE, name, value, dimensions={"ModelId": model}, timestamp=at)
+                totals[name] += [sum(values)] if sums else values
+        for name, values in totals.items():
+            value = sum(values) if name != "InvocationLatency" else values
+            self.sb.store.seed(NATIVE, name, value, timestamp=at)
+
+    # ------------------------------------------------------------------ watching
+    def _observe(self) -> None:
+        now = self.sb.clock.now()
+        changes = self.sb.changes
+        for change in changes[self.seen_changes :]:
+            if change.previous.value == "INSUFFICIENT_DATA" and change.current.value == "OK":
+                continue  # every alarm starts that way; not news
+            self.timeline.add(
+                now,
+                "alarm",
+                f"{_short(change.alarm, self.stack.stack_name)} {change.previous.value} -> {change.current.value}",
+                change.current.reason,
+                alarm=change.alarm,
+                state=change.current.value,
+                previous=change.previous.value,
+            )
+        self.seen_changes = len(changes)
+        self._observe_async()
+
+    def _observe_async(self) -> None:
+        """What the state machines did in the background: incidents, pages, routes, remediations."""
+        now = self.sb.clock.now()
+        self._watch_incidents(now)
+        self._watch_routes(now)
+        self._watch_remediations(now)
+        self._due_acks(now)
+
+    def _messages(self) -> list[dict[str, Any]]:
+        sqs = self.stack.client("sqs")
+        out = []
+        while got := sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", []):
+            for message in got:
+                out.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+        return out
+
+    def _watch_incidents(self, now: datetime) -> None:
+        messages = self._messages()
+        pages = [m for m in messages if m.get("TopicArn") == self.stack.physical_id("EscalationTopic")]
+        self._notifications = [m for m in messages if m not in pages]
+        table = self.stack.client("dynamodb")
+        from boto3.dynamodb.types import TypeDeserializer
+
+        plain = TypeDeserializer()
+        items = table.scan(TableName=self.stack.physical_id("IncidentsTable"), ConsistentRead=True)["Items"]
+        for raw in items:
+            item = {k: plain.deserialize(v) for k, v in raw.items()}
+            if not str(item.get("pk", "")).startswith("INCIDENT#"):
+                continue
+            incident_id = str(item["incidentId"])
+            self.incidents[incident_id] = item
+            seen = self.incident_marks.get(incident_id, 0)
+            alarm = _short(str(item["alarmName"]), self.stack.stack_name)
+            for entry in list(item.get("timeline", []))[seen:]:
+                self._incident_entry(now, item, alarm, entry, pages)
+            self.incident_marks[incident_id] = len(item.get("timeline", []))
+
+    def _incident_entry(
+        self, now: datetime, item: dict[str, Any], alarm: str, entry: dict[str, Any], pages: list[dict[str, Any]]
+    ) -> None:
+        event, detail = str(entry.get("event")), str(entry.get("detail", ""))
+        severity = str(item.get("severity"))
+        if event == "opened":
+            self.timeline.add(now, "incident", f"opened {item['incidentId']} for {alarm} ({severity})",
+                              alarm=item["alarmName"], incident=item["incidentId"])
+        elif event in {"paged", "final"}:
+            paged = list(item.get("pagedTiers", []))
+            tier = str(paged[-1]["tier"]) if paged else "?"
+            text = next(
+                (
+                    str(p.get("Message", ""))
+                    for p in pages
+                    if item["alarmName"] in str(p.get("Message", "")) or item["incidentId"] in str(p.get("Message", ""))
+                ),
+                "",
+            )
+            channels = self._deliveries_since()
+            self.timeline.add(
+                now,
+                "page",
+                f"{alarm}: tier {tier} paged ({severity})" + (" - final notice" if event == "final" else ""),
+                (f"{detail}\n" if detail else "") + (f"delivered: {channels}\n" if channels else "") + _excerpt(text),
+                alarm=item["alarmName"],
+                incident=item["incidentId"],
+                tier=tier,
+                text=text,
+            )
+            self._schedule_acks(now, item, tier, text)
+        elif event == "acknowledged":
+            self.timeline.add(now, "ack", f"{alarm}: {detail}", alarm=item["alarmName"],
+                              incident=item["incidentId"], by=item.get("acknowledgedBy", ""))
+        elif event == "resolved":
+            self.timeline.add(now, "resolved", f"{alarm}: incident resolved", detail,
+                              alarm=item["alarmName"], incident=item["incidentId"])
+        elif event == "channel failed":
+            self.timeline.add(now, "note", f"{alarm}: a channel failed", detail)
+        else:
+            self.timeline.add(now, "incident", f"{alarm}: {event}", detail, incident=item["incidentId"])
+
+    def _deliveries_since(self) -> str:
+        requests = self.recorder.requests()
+        fresh = requests[self.recorded :]
+        self.recorded = len(requests)
+        return ", ".join(sorted({r.path.strip("/") for r in fresh}))
+
+    def _schedule_acks(self, now: datetime, item: dict[str, Any], tier: str, text: str) -> None:
+        for index, ack in enumerate(self.scenario.acknowledgements):
+            key = (index, str(item["incidentId"]))
+            if ack.alarm in str(item["alarmName"]) and ack.tier == tier and key not in self.acks_done:
+                self.acks_done.add(key)
+                self.pending_acks.append(
+                    (now + timedelta(seconds=ack.after_seconds), ack, {**item, "_page_text": text})
+                )
+
+    def _due_acks(self, now: datetime) -> None:
+        due = [p for p in self.pending_acks if p[0] <= now]
+        self.pending_acks = [p for p in self.pending_acks if p[0] > now]
+        for _, ack, item in due:
+            self._acknowledge(now, ack, item)
+
+    def _acknowledge(self, now: datetime, ack: Acknowledge, item: dict[str, Any]) -> None:
+        """The person opens the signed link from the page and confirms (or types the console input)."""
+        incident = str(item["incidentId"])
+        if ack.via == "console":
+            answer = self._invoke("EscalationAckFunction", {"incidentId": incident, "acknowledgedBy": ack.by})
+            self.timeline.add(now, "note", f"{ack.by} acknowledges {incident} from the console",
+                              str(answer.get("message", "")))
+            return
+        link = next((w for w in str(item.get("_page_text", "")).split() if "token=" in w), "")
+        query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+        if not query.get("token"):
+            self.timeline.add(now, "note", f"{ack.by} found no acknowledge link in the page for {incident}")
+            return
+        self._http("GET", "/ack", query=query)
+        answer = self._http("POST", "/ack", body=urlencode({**query, "by": ack.by}))
+        self.timeline.add(
+            now, "note", f"{ack.by} opens the acknowledge link from the page and confirms",
+            f"POST {urlsplit(link).path} -> HTTP {answer.get('statusCode')}",
+        )
+
+    def _invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        response = self.stack.client("lambda").invoke(
+            FunctionName=self.stack.function_name(logical_id), Payload=json.dumps(event).encode()
+        )
+        payload: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
+        return payload
+
+    def _http(self, method: str, path: str, *, query: dict[str, str] | None = None, body: str = "") -> dict[str, Any]:
+        from sandbox.events import load_event
+
+        event = json.loads(json.dumps(load_event("escalation/function-url-request")))
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["requestContext"]["http"]["method"] = method
+        event["rawQueryString"] = urlencode(query or {})
+        event["queryStringParameters"] = query or None
+        event["body"] = body
+        event["isBase64Encoded"] = False
+        return self._invoke("EscalationAckFunction", event)
+
+    def _watch_routes(self, now: datetime) -> None:
+        ssm = self.stack.client("ssm")
+        for name in self.scenario.routes:
+            try:
+                doc = json.loads(ssm.get_parameter(Name=f"/{self.stack.stack_name}/routes/{name}")["Parameter"]["Value"])
+            except Exception:
+                continue
+            before = self.routes.get(name)
+            self.routes[name] = doc
+            if before is None or before.get("active") == doc.get("active"):
+                continue
+            kind = "failback" if doc["active"] == doc.get("primary") else (
+                "downgrade" if doc["active"] == doc.get("cheaper") else "failover"
+            )
+            self.timeline.add(
+                now,
+                "route",
+                f"{kind}: route {name} {before['active']} -> {doc['active']}",
+                f"by {doc.get('changedBy')}: {doc.get('reason')}",
+                route=name,
+                action=kind,
+                model=doc["active"],
+                previous=before["active"],
+            )
+
+    def _watch_remediations(self, now: datetime) -> None:
+        if "RemediationStateMachine" not in self.stack.resources:
+            return
+        sfn = self.stack.client("stepfunctions")
+        arn = self.stack.arn("RemediationStateMachine")
+        for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
+            if execution["status"] == "RUNNING" or execution["executionArn"] in self.executions_seen:
+                continue
+            self.executions_seen.add(execution["executionArn"])
+            desc = sfn.describe_execution(executionArn=execution["executionArn"])
+            output = json.loads(desc.get("output") or "{}") if desc.get("output") else {}
+            request = json.loads(desc.get("input") or "{}")
+            outcome = output.get("outcome") or output.get("status") or desc["status"]
+            action = request.get("action", "?")
+            self.timeline.add(
+                now,
+                "remediation",
+                f"{action} of route {request.get('route', '?')}: {outcome}",
+                str(output.get("message") or output.get("summary") or desc.get("cause") or "")[:300],
+                action=action,
+                route=request.get("route"),
+                outcome=outcome,
+                status=desc["status"],
+            )
+
+    def _progress(self, minute: int, calls: int, active: dict[str, str]) -> None:
+        ns = str(self.stack.parameters["MetricsNamespace"])
+        from sandbox.metrics import MetricKey
+
+        start = self.timeline.start
+        cost = self.sb.store.statistic(MetricKey.of(ns, "CostUSD"), "Sum", start, self.sb.clock.now()) or 0.0
+        budget = float(self.stack.parameters["MonthlyBudgetUSD"])
+        routes = ", ".join(f"{r}->{m}" for r, m in active.items())
+        self.timeline.add(
+            self.sb.clock.now(),
+            "traffic",
+            f"minute {minute}/{self.scenario.duration_minutes}: {calls} calls in the last minute, "
+            f"spend ${cost:,.2f} ({100 * cost / budget:.0f} % of ${budget:g}); {routes}",
+            spend=cost,
+        )
+
+    # ------------------------------------------------------------------ the end
+    def _finish(self, wall: float) -> DrillResult:
+        from sandbox.drill_report import model_rows, write_outputs
+
+        result = DrillResult(
+            self.scenario,
+            self.timeline.entries,
+            sorted(self.incidents.values(), key=lambda i: str(i.get("openedAt"))),
+            model_rows(self.sb.store, str(self.stack.parameters["MetricsNamespace"]), self.timeline.start,
+                       self.sb.clock.now()),
+            self.routes,
+            wall,
+            OUT / f"drill-{self.scenario.name}",
+        )
+        write_outputs(result, self.sb, self.out)
+        return result
+
+
+def run(scenario: str, out: TextIO = sys.stdout) -> DrillResult:
+    """Load `scenario` (a shipped name or a path), run it and return what happened."""
+    loaded = load(scenario)
+    drill = Drill(loaded, out)
+    with drill.running():
+        return drill.run()
+
+
+def timeline_json(result: DrillResult) -> dict[str, Any]:
+    """The raw timeline as written to timeline.json."""
+    return {
+        "scenario": result.scenario.name,
+        "source": result.scenario.source,
+        "scale": result.scenario.scale,
+        "wall_seconds": round(result.wall_seconds, 1),
+        "timeline": [asdict(e) for e in result.timeline],
+        "incidents": result.incidents,
+        "routes": result.routes,
+        "models": result.models,
+    }
+
