@@ -179,7 +179,7 @@ class Traffic:
             elif incident.kind == "latency":
                 latency *= incident.factor
         # a surge is longer prompts as well as more of them
-        grow = min(factor, 4.0)
+        grow = min(factor, 2.0)
         return TrafficProfile(
             seed=self.scenario.seed * 100_003 + minute * 101 + index,
             requests=count,
@@ -257,7 +257,12 @@ class Drill:
 
         # the emulated account's region, for clients the handlers and the route client create
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-        start = self.scenario.start or (datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2))
+        # Default start: the whole hour two to three hours ago. Handlers that read the wall clock
+        # (month-to-date spend up to "now") then see every simulated datapoint, and 15-minute
+        # periods (the budget alarms') fall on the same scenario minutes in every run.
+        start = self.scenario.start or (datetime.now(UTC) - timedelta(hours=2)).replace(
+            minute=0, second=0, microsecond=0
+        )
         with (
             Recorder() as recorder,
             fake_converse() as bedrock,
@@ -437,6 +442,8 @@ class Drill:
             if not str(item.get("pk", "")).startswith("INCIDENT#"):
                 continue
             incident_id = str(item["incidentId"])
+            # the incident store stamps real time; the drill reports the simulated minute it saw
+            item["openedAtSimulated"] = self.incidents.get(incident_id, {}).get("openedAtSimulated", now.isoformat())
             self.incidents[incident_id] = item
             seen = self.incident_marks.get(incident_id, 0)
             alarm = _short(str(item["alarmName"]), self.stack.stack_name)
@@ -583,13 +590,17 @@ class Drill:
             desc = sfn.describe_execution(executionArn=execution["executionArn"])
             output = json.loads(desc.get("output") or "{}") if desc.get("output") else {}
             request = json.loads(desc.get("input") or "{}")
-            outcome = output.get("outcome") or output.get("status") or desc["status"]
+            message = output.get("message")
+            if isinstance(message, str) and message.startswith("{"):
+                message = json.loads(message)
+            summary = message.get("summary") if isinstance(message, dict) else None
+            outcome = (message.get("outcome") if isinstance(message, dict) else None) or desc["status"]
             action = request.get("action", "?")
             self.timeline.add(
                 now,
                 "remediation",
                 f"{action} of route {request.get('route', '?')}: {outcome}",
-                str(output.get("message") or output.get("summary") or desc.get("cause") or "")[:300],
+                str(summary or desc.get("cause") or "")[:300],
                 action=action,
                 route=request.get("route"),
                 outcome=outcome,
@@ -619,7 +630,7 @@ class Drill:
         result = DrillResult(
             self.scenario,
             self.timeline.entries,
-            sorted(self.incidents.values(), key=lambda i: str(i.get("openedAt"))),
+            sorted(self.incidents.values(), key=lambda i: str(i.get("openedAtSimulated"))),
             model_rows(self.sb.store, str(self.stack.parameters["MetricsNamespace"]), self.timeline.start,
                        self.sb.clock.now()),
             self.routes,

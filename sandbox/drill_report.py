@@ -92,8 +92,6 @@ def _clock(iso: Any) -> str:
 
 
 def incident_table(result: DrillResult) -> str:
-    stack = str(result.scenario.name)
-    del stack
     header = ("alarm", "severity", "opened", "tiers paged", "acknowledged by", "status")
     body = []
     for inc in result.incidents:
@@ -102,7 +100,7 @@ def incident_table(result: DrillResult) -> str:
             (
                 str(inc["alarmName"]).split("-", 2)[-1] if str(inc["alarmName"]).startswith("bedrock-watch-") else str(inc["alarmName"]),
                 str(inc.get("severity", "")),
-                _clock(inc.get("openedAt")),
+                _clock(inc.get("openedAtSimulated")),
                 tiers or "-",
                 str(inc.get("acknowledgedBy") or "-"),
                 str(inc.get("status", "")),

@@ -271,6 +271,10 @@ def eventbridge_targets() -> Iterator[None]:
     original = Rule.send_to_targets
 
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not self.event_pattern.get_pattern():
+            # a schedule-only rule matches no bus event (moto's empty pattern would match all);
+            # the sandbox fires schedules itself (sandbox.runtime)
+            return
         ours = [t for t in self.targets if parse_arn(t["Arn"]).service in _SHIMMED_SERVICES]
         theirs = [t for t in self.targets if t not in ours]
         if ours and self.event_pattern.matches_event(original_event):

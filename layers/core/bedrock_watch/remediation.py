@@ -666,8 +666,8 @@ def requests_for_alarm(
 ) -> list[dict[str, Any]]:
     """Remediation inputs for a "CloudWatch Alarm State Change" event and the alarm's tags.
 
-    ALARM on `Remediation=failover` fails the `Route` over; OK on it starts a failback (the
-    workflow waits the cool-down and re-checks the alarm). ALARM on `Remediation=downgrade`
+    ALARM on `Remediation=failover` fails the `Route` over; OK after ALARM on it starts a
+    failback (the workflow waits the cool-down and re-checks the alarm). ALARM on `Remediation=downgrade`
     downgrades the `Route` and the budget routes. Anything else starts nothing.
     """
     detail = event.get("detail", {})
@@ -683,7 +683,11 @@ def requests_for_alarm(
     if kind == "failover" and routes:
         if state == "ALARM":
             return [make("failover", routes[0], f"alarm {alarm} is in ALARM")]
-        if state == "OK":
+        # Only an OK that ends an ALARM episode fails back: every new alarm reports
+        # INSUFFICIENT_DATA -> OK after a deploy, and a failback started then would hold the
+        # route's lock for the cool-down, so a real failover in those minutes would be refused.
+        previous = str(detail.get("previousState", {}).get("value", ""))
+        if state == "OK" and previous == "ALARM":
             return [make("failback", routes[0], f"alarm {alarm} returned to OK")]
     if kind == "downgrade" and state == "ALARM":
         names = list(dict.fromkeys([*routes, *budget_routes]))

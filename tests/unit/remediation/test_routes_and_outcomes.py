@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -168,6 +170,14 @@ def test_alarm_events_become_remediation_inputs() -> None:
     assert requests_for_alarm(ok, tags, [])[0]["action"] == "failback"
     assert requests_for_alarm(alarm, {"Remediation": "none", "Route": "chat"}, []) == []
     assert requests_for_alarm(alarm, {"Remediation": "failover"}, []) == []  # no route to act on
+
+
+def test_an_alarm_first_reporting_ok_starts_no_failback() -> None:
+    # Given a freshly deployed failover alarm going INSUFFICIENT_DATA -> OK (no episode ended)
+    ok = copy.deepcopy(load_event("remediation/alarm-state-ok"))
+    ok["detail"]["previousState"]["value"] = "INSUFFICIENT_DATA"
+    # Then no failback starts (it would hold the route's lock through the cool-down)
+    assert requests_for_alarm(ok, {"Remediation": "failover", "Route": "chat"}, []) == []
 
 
 def test_budget_alarms_downgrade_every_budget_route_once() -> None:
