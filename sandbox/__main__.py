@@ -1,6 +1,7 @@
 """`python -m sandbox <command>`: the stack on an embedded AWS (moto), no account needed.
 
-Commands: `drill --scenario NAME` (what `make demo` runs).
+Commands: `drill --scenario NAME|PATH` (what `make demo` runs: a live incident drill),
+`replay` (the metering function alone on the shipped sample logs, per-model table).
 """
 
 from __future__ import annotations
@@ -21,14 +22,27 @@ if _LAYER not in sys.path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    drill = commands.add_parser("drill", help="run a scenario through the stack and report what it saw")
-    drill.add_argument("--scenario", default="default", help="scenario name (default: %(default)s)")
+    drill = commands.add_parser("drill", help="run a scenario through the whole stack, live")
+    drill.add_argument(
+        "--scenario",
+        default="default",
+        help="a shipped scenario (sandbox/scenarios/NAME.yaml) or a path to your own (default: %(default)s)",
+    )
+    commands.add_parser("replay", help="the metering function alone on the shipped sample logs")
     args = parser.parse_args(argv)
 
     if args.command == "drill":
         from sandbox.drill import run
+        from sandbox.scenario import ScenarioError
 
-        run(args.scenario, sys.stdout)
+        try:
+            run(args.scenario, sys.stdout)
+        except ScenarioError as err:
+            raise SystemExit(f"scenario error: {err}") from None
+    elif args.command == "replay":
+        from sandbox.replay import replay_demo
+
+        replay_demo(sys.stdout)
     return 0
 
 

@@ -1,5 +1,5 @@
-"""`make demo` (python -m sandbox drill --scenario default) on the shipped sample logs: the table the
-README shows is the table the drill prints, and the sample is what its generator script makes."""
+"""`python -m sandbox replay` on the shipped sample logs: the table the README shows is the table
+the replay prints, and the sample is what its generator script makes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 import pytest
 
 from sandbox.__main__ import main
-from sandbox.drill import DEMO_LOGS, run
+from sandbox.replay import DEMO_LOGS, replay_demo
 from sandbox.template import ROOT
 from scripts.make_demo_invocations import demo_lines
 
@@ -25,10 +25,10 @@ def readme_demo_table() -> list[str]:
     return block.group(1).rstrip("\n").splitlines()
 
 
-def test_make_demo_prints_the_per_model_table_the_readme_shows() -> None:
-    # Given the shipped sample logs, when the default drill replays them through the function
+def test_the_replay_prints_the_per_model_table_the_readme_shows() -> None:
+    # Given the shipped sample logs, when the replay sends them through the function
     out = io.StringIO()
-    report = run("default", out)
+    report = replay_demo(out)
     printed = out.getvalue().splitlines()
     # Then every line of the README's table is printed, in order
     table = readme_demo_table()
@@ -46,6 +46,6 @@ def test_the_sample_logs_are_what_the_committed_generator_produces() -> None:
     assert gzip.decompress(DEMO_LOGS.read_bytes()) == demo_lines()
 
 
-def test_an_unknown_scenario_is_refused_with_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit, match="unknown scenario 'storm'; available: default"):
-        main(["drill", "--scenario", "storm"])
+def test_an_unknown_scenario_is_refused_with_the_shipped_ones() -> None:
+    with pytest.raises(SystemExit, match=r"scenario 'storm-xyz': no such file .*\(shipped: .*default"):
+        main(["drill", "--scenario", "storm-xyz"])

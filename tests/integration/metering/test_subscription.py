@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from sandbox.drill import rebase
+from sandbox.replay import rebase
 from sandbox.emf_reader import read_emf
 from sandbox.metering import MeteringStack, deploy_metering, function_environment
 from sandbox.shims import INVOCATIONS, Invocation
