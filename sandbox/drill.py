@@ -40,7 +40,6 @@ from sandbox.scenario import Acknowledge, Application, Scenario, load
 from sandbox.template import ROOT
 from sandbox.traffic import (
     ANTHROPIC_OPERATIONS,
-    CONVERSE_ONLY,
     NOVA_OPERATIONS,
     OPEN_WEIGHTS_OPERATIONS,
     AppSpec,
@@ -155,18 +154,34 @@ class Traffic:
             model = active[app.route]
             factor = 1.0
             for incident in self.scenario.incidents:
-                if incident.kind == "spend_surge" and incident.application == app.name and incident.active(minute):
+                if (
+                    incident.kind == "spend_surge"
+                    and incident.application == app.name
+                    and incident.active(minute)
+                ):
                     factor *= incident.factor
             self.carry[app.name] += app.requests_per_minute * factor
             count = int(self.carry[app.name])
             self.carry[app.name] -= count
             if count:
-                events += generate(self.profile(app, model, minute, index, count, start, factor))
+                events += generate(
+                    self.profile(
+                        app, model, minute=minute, index=index, count=count, start=start, factor=factor
+                    )
+                )
         events.sort(key=lambda e: int(e["timestamp"]))
         return events
 
     def profile(
-        self, app: Application, model: str, minute: int, index: int, count: int, start: datetime, factor: float
+        self,
+        app: Application,
+        model: str,
+        *,
+        minute: int,
+        index: int,
+        count: int,
+        start: datetime,
+        factor: float,
     ) -> TrafficProfile:
         error_rate, mix, latency = app.error_rate, BASELINE_ERRORS, 1.0
         for incident in self.scenario.incidents:
@@ -286,7 +301,10 @@ class Drill:
             for tier in severity.get("tiers", []):
                 targets |= {c.split(":", 1)[1] for c in tier.get("channels", []) if ":" in c}
         secret = {
-            "slack": {"webhooks": {t: f"{url}/slack/{t}" for t in targets}, "signingSecret": secrets.token_hex(16)},
+            "slack": {
+                "webhooks": {t: f"{url}/slack/{t}" for t in targets},
+                "signingSecret": secrets.token_hex(16),
+            },
             "pagerduty": {
                 "routingKeys": {t: f"drill-{t}" for t in targets},
                 "webhookSecret": secrets.token_hex(16),
@@ -319,7 +337,9 @@ class Drill:
     def _stop_executions(self) -> None:
         """Executions still waiting (an unacknowledged tier, a cool-down) end with the drill."""
         sfn = self.stack.client("stepfunctions")
-        for machine in self.stack.of_type("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+        for machine in self.stack.of_type(
+            "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"
+        ):
             arn = self.stack.arn(machine)
             for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
                 with contextlib.suppress(Exception):
@@ -336,7 +356,9 @@ class Drill:
             now = self.sb.clock.now()
             for incident in sc.incidents:
                 if incident.from_minute == minute:
-                    self.timeline.add(now, "incident", f"starts: {incident.describe()}", until=incident.to_minute)
+                    self.timeline.add(
+                        now, "incident", f"starts: {incident.describe()}", until=incident.to_minute
+                    )
                     if incident.kind == "throttling" and incident.model:
                         self.bedrock.fail(incident.model, "ThrottlingException")
                     if incident.kind == "server_errors" and incident.model:
@@ -367,9 +389,9 @@ class Drill:
             f"{sc.description}\n"
             f"stack {stack.stack_name}: {len(stack.resources)} resources created in moto from template.yaml, "
             f"{len(stack.metric_alarms) + len(stack.composite_alarms)} alarms; "
-            f"{len(stack.unsupported)} not created, {len(stack.emulated)} emulated (python -m sandbox stack)\n"
+            f"{len(stack.unsupported)} not created, {len(stack.emulated)} emulated\n"
             f"{sc.duration_minutes} simulated minutes at {sc.scale:g}x "
-            f"(about {sc.duration_minutes * 60 / sc.scale:.0f} s); tier delays and waits scaled the same way\n\n"
+            f"(about {sc.duration_minutes * 60 / sc.scale:.0f} s); tier delays and waits scaled alike\n\n"
         )
 
     def _send(self, events: list[dict[str, Any]], now: datetime) -> None:
@@ -402,7 +424,8 @@ class Drill:
             self.timeline.add(
                 now,
                 "alarm",
-                f"{_short(change.alarm, self.stack.stack_name)} {change.previous.value} -> {change.current.value}",
+                f"{_short(change.alarm, self.stack.stack_name)} "
+                f"{change.previous.value} -> {change.current.value}",
                 change.current.reason,
                 alarm=change.alarm,
                 state=change.current.value,
@@ -443,7 +466,9 @@ class Drill:
                 continue
             incident_id = str(item["incidentId"])
             # the incident store stamps real time; the drill reports the simulated minute it saw
-            item["openedAtSimulated"] = self.incidents.get(incident_id, {}).get("openedAtSimulated", now.isoformat())
+            item["openedAtSimulated"] = self.incidents.get(incident_id, {}).get(
+                "openedAtSimulated", now.isoformat()
+            )
             self.incidents[incident_id] = item
             seen = self.incident_marks.get(incident_id, 0)
             alarm = _short(str(item["alarmName"]), self.stack.stack_name)
@@ -452,13 +477,23 @@ class Drill:
             self.incident_marks[incident_id] = len(item.get("timeline", []))
 
     def _incident_entry(
-        self, now: datetime, item: dict[str, Any], alarm: str, entry: dict[str, Any], pages: list[dict[str, Any]]
+        self,
+        now: datetime,
+        item: dict[str, Any],
+        alarm: str,
+        entry: dict[str, Any],
+        pages: list[dict[str, Any]],
     ) -> None:
         event, detail = str(entry.get("event")), str(entry.get("detail", ""))
         severity = str(item.get("severity"))
         if event == "opened":
-            self.timeline.add(now, "incident", f"opened {item['incidentId']} for {alarm} ({severity})",
-                              alarm=item["alarmName"], incident=item["incidentId"])
+            self.timeline.add(
+                now,
+                "incident",
+                f"opened {item['incidentId']} for {alarm} ({severity})",
+                alarm=item["alarmName"],
+                incident=item["incidentId"],
+            )
         elif event in {"paged", "final"}:
             paged = list(item.get("pagedTiers", []))
             tier = str(paged[-1]["tier"]) if paged else "?"
@@ -466,7 +501,8 @@ class Drill:
                 (
                     str(p.get("Message", ""))
                     for p in pages
-                    if item["alarmName"] in str(p.get("Message", "")) or item["incidentId"] in str(p.get("Message", ""))
+                    if item["alarmName"] in str(p.get("Message", ""))
+                    or item["incidentId"] in str(p.get("Message", ""))
                 ),
                 "",
             )
@@ -475,7 +511,9 @@ class Drill:
                 now,
                 "page",
                 f"{alarm}: tier {tier} paged ({severity})" + (" - final notice" if event == "final" else ""),
-                (f"{detail}\n" if detail else "") + (f"delivered: {channels}\n" if channels else "") + _excerpt(text),
+                (f"{detail}\n" if detail else "")
+                + (f"delivered: {channels}\n" if channels else "")
+                + _excerpt(text),
                 alarm=item["alarmName"],
                 incident=item["incidentId"],
                 tier=tier,
@@ -483,11 +521,23 @@ class Drill:
             )
             self._schedule_acks(now, item, tier, text)
         elif event == "acknowledged":
-            self.timeline.add(now, "ack", f"{alarm}: {detail}", alarm=item["alarmName"],
-                              incident=item["incidentId"], by=item.get("acknowledgedBy", ""))
+            self.timeline.add(
+                now,
+                "ack",
+                f"{alarm}: {detail}",
+                alarm=item["alarmName"],
+                incident=item["incidentId"],
+                by=item.get("acknowledgedBy", ""),
+            )
         elif event == "resolved":
-            self.timeline.add(now, "resolved", f"{alarm}: incident resolved", detail,
-                              alarm=item["alarmName"], incident=item["incidentId"])
+            self.timeline.add(
+                now,
+                "resolved",
+                f"{alarm}: incident resolved",
+                detail,
+                alarm=item["alarmName"],
+                incident=item["incidentId"],
+            )
         elif event == "channel failed":
             self.timeline.add(now, "note", f"{alarm}: a channel failed", detail)
         else:
@@ -519,8 +569,12 @@ class Drill:
         incident = str(item["incidentId"])
         if ack.via == "console":
             answer = self._invoke("EscalationAckFunction", {"incidentId": incident, "acknowledgedBy": ack.by})
-            self.timeline.add(now, "note", f"{ack.by} acknowledges {incident} from the console",
-                              str(answer.get("message", "")))
+            self.timeline.add(
+                now,
+                "note",
+                f"{ack.by} acknowledges {incident} from the console",
+                str(answer.get("message", "")),
+            )
             return
         link = next((w for w in str(item.get("_page_text", "")).split() if "token=" in w), "")
         query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
@@ -530,7 +584,9 @@ class Drill:
         self._http("GET", "/ack", query=query)
         answer = self._http("POST", "/ack", body=urlencode({**query, "by": ack.by}))
         self.timeline.add(
-            now, "note", f"{ack.by} opens the acknowledge link from the page and confirms",
+            now,
+            "note",
+            f"{ack.by} opens the acknowledge link from the page and confirms",
             f"POST {urlsplit(link).path} -> HTTP {answer.get('statusCode')}",
         )
 
@@ -541,7 +597,9 @@ class Drill:
         payload: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
         return payload
 
-    def _http(self, method: str, path: str, *, query: dict[str, str] | None = None, body: str = "") -> dict[str, Any]:
+    def _http(
+        self, method: str, path: str, *, query: dict[str, str] | None = None, body: str = ""
+    ) -> dict[str, Any]:
         from sandbox.events import load_event
 
         event = json.loads(json.dumps(load_event("escalation/function-url-request")))
@@ -556,16 +614,16 @@ class Drill:
     def _watch_routes(self, now: datetime) -> None:
         ssm = self.stack.client("ssm")
         for name in self.scenario.routes:
-            try:
-                doc = json.loads(ssm.get_parameter(Name=f"/{self.stack.stack_name}/routes/{name}")["Parameter"]["Value"])
-            except Exception:
-                continue
+            parameter = ssm.get_parameter(Name=f"/{self.stack.stack_name}/routes/{name}")["Parameter"]
+            doc = json.loads(parameter["Value"])
             before = self.routes.get(name)
             self.routes[name] = doc
             if before is None or before.get("active") == doc.get("active"):
                 continue
-            kind = "failback" if doc["active"] == doc.get("primary") else (
-                "downgrade" if doc["active"] == doc.get("cheaper") else "failover"
+            kind = (
+                "failback"
+                if doc["active"] == doc.get("primary")
+                else ("downgrade" if doc["active"] == doc.get("cheaper") else "failover")
             )
             self.timeline.add(
                 now,
@@ -631,8 +689,12 @@ class Drill:
             self.scenario,
             self.timeline.entries,
             sorted(self.incidents.values(), key=lambda i: str(i.get("openedAtSimulated"))),
-            model_rows(self.sb.store, str(self.stack.parameters["MetricsNamespace"]), self.timeline.start,
-                       self.sb.clock.now()),
+            model_rows(
+                self.sb.store,
+                str(self.stack.parameters["MetricsNamespace"]),
+                self.timeline.start,
+                self.sb.clock.now(),
+            ),
             self.routes,
             wall,
             OUT / f"drill-{self.scenario.name}",
@@ -661,4 +723,3 @@ def timeline_json(result: DrillResult) -> dict[str, Any]:
         "routes": result.routes,
         "models": result.models,
     }
-

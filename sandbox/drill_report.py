@@ -29,9 +29,13 @@ def model_rows(store: MetricStore, namespace: str, start: datetime, end: datetim
         return store.statistic(MetricKey.of(namespace, name, dims or None), stat_, start, end)
 
     models = sorted(
-        {dict(k.dimensions)["ModelId"] for k in store.keys(namespace, "Requests") if dict(k.dimensions).keys() == {"ModelId"}}
+        {
+            dict(k.dimensions)["ModelId"]
+            for k in store.keys(namespace, "Requests")
+            if dict(k.dimensions).keys() == {"ModelId"}
+        }
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model in [*models, ""]:
         dims = {"ModelId": model} if model else {}
         rows.append(
@@ -47,7 +51,7 @@ def model_rows(store: MetricStore, namespace: str, start: datetime, end: datetim
                 "p95_ms": stat("Latency", "p95", **dims),
             }
         )
-    body = sorted(rows[:-1], key=lambda r: (-r["requests"], r["model"]))
+    body = sorted(rows[:-1], key=lambda r: (-float(r["requests"]), str(r["model"])))
     return [*body, rows[-1]]
 
 
@@ -57,7 +61,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     def fmt(line: Sequence[str]) -> str:
         return "  ".join(
-            str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
         ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -69,7 +74,17 @@ def _ms(value: float | None) -> str:
 
 
 def model_table(rows: Sequence[dict[str, Any]]) -> str:
-    header = ("model", "requests", "errors", "throttles", "input tok", "output tok", "cost USD", "p50 ms", "p95 ms")
+    header = (
+        "model",
+        "requests",
+        "errors",
+        "throttles",
+        "input tok",
+        "output tok",
+        "cost USD",
+        "p50 ms",
+        "p95 ms",
+    )
     body = [
         (
             r["model"],
@@ -98,7 +113,9 @@ def incident_table(result: DrillResult) -> str:
         tiers = " > ".join(str(p["tier"]) for p in inc.get("pagedTiers", []))
         body.append(
             (
-                str(inc["alarmName"]).split("-", 2)[-1] if str(inc["alarmName"]).startswith("bedrock-watch-") else str(inc["alarmName"]),
+                str(inc["alarmName"]).split("-", 2)[-1]
+                if str(inc["alarmName"]).startswith("bedrock-watch-")
+                else str(inc["alarmName"]),
                 str(inc.get("severity", "")),
                 _clock(inc.get("openedAtSimulated")),
                 tiers or "-",
@@ -117,21 +134,28 @@ def write_outputs(result: DrillResult, sb: Sandbox, out: TextIO) -> None:
     for e in result.timeline:
         counts[e.kind] = counts.get(e.kind, 0) + 1
     out.write("\nsummary\n\n")
-    out.write("per model, from the metrics the meter published (namespace "
-              f"{sb.stack.parameters['MetricsNamespace']}):\n\n{model_table(result.models)}\n\n")
+    out.write(
+        "per model, from the metrics the meter published (namespace "
+        f"{sb.stack.parameters['MetricsNamespace']}):\n\n{model_table(result.models)}\n\n"
+    )
     if result.incidents:
         out.write(f"incidents:\n\n{incident_table(result)}\n\n")
     for name, doc in result.routes.items():
-        out.write(f"route {name}: active {doc.get('active')} (version {doc.get('version')}, {doc.get('reason')})\n")
+        out.write(
+            f"route {name}: active {doc.get('active')} (version {doc.get('version')}, {doc.get('reason')})\n"
+        )
     alarms = sum(1 for e in result.timeline if e.kind == "alarm" and e.data.get("state") == "ALARM")
     out.write(
-        f"\n{alarms} alarm transitions to ALARM, {counts.get('page', 0)} pages, {counts.get('ack', 0)} acknowledgements, "
+        f"\n{alarms} alarm transitions to ALARM, {counts.get('page', 0)} pages, "
+        f"{counts.get('ack', 0)} acknowledgements, "
         f"{counts.get('route', 0)} route changes, {counts.get('resolved', 0)} incidents resolved; "
         f"{result.wall_seconds:.0f} s wall time\n"
     )
     result.out_dir.mkdir(parents=True, exist_ok=True)
     charts = charts_for(result, sb)
-    (result.out_dir / "timeline.json").write_text(json.dumps(timeline_json(result), indent=1, default=str) + "\n")
+    (result.out_dir / "timeline.json").write_text(
+        json.dumps(timeline_json(result), indent=1, default=str) + "\n"
+    )
     (result.out_dir / "report.html").write_text(render_html(result, charts))
     out.write(f"\nreport:   {result.out_dir / 'report.html'}\ntimeline: {result.out_dir / 'timeline.json'}\n")
 
@@ -157,7 +181,9 @@ def charts_for(result: DrillResult, sb: Sandbox) -> dict[str, list[ChartPoint]]:
 _MARK = {"page": "#d9480f", "ack": "#2b8a3e", "route": "#1971c2", "resolved": "#5c940d"}
 
 
-def _svg(name: str, points: Sequence[ChartPoint], events: Sequence[Entry], start: datetime, end: datetime) -> str:
+def _svg(
+    name: str, points: Sequence[ChartPoint], events: Sequence[Entry], start: datetime, end: datetime
+) -> str:
     width, height, pad = 760, 180, 40
     span = max(1.0, (end - start).total_seconds())
     values = [p.value for p in points if p.value is not None] + [
@@ -172,12 +198,16 @@ def _svg(name: str, points: Sequence[ChartPoint], events: Sequence[Entry], start
         return height - pad / 2 - (height - pad) * v / top
 
     parts = [f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
-    parts.append(f'<rect x="{pad}" y="{pad / 2}" width="{width - 2 * pad}" height="{height - pad}" fill="#fafafa" stroke="#ccc"/>')
+    parts.append(
+        f'<rect x="{pad}" y="{pad / 2}" width="{width - 2 * pad}" height="{height - pad}" '
+        'fill="#fafafa" stroke="#ccc"/>'
+    )
     for e in events:
         if e.kind in _MARK and (e.data.get("alarm") in {None, name} or e.kind == "route"):
             ex = x(datetime.fromisoformat(e.at))
             parts.append(
-                f'<line x1="{ex:.1f}" x2="{ex:.1f}" y1="{pad / 2}" y2="{height - pad / 2}" stroke="{_MARK[e.kind]}" '
+                f'<line x1="{ex:.1f}" x2="{ex:.1f}" y1="{pad / 2}" y2="{height - pad / 2}" '
+                f'stroke="{_MARK[e.kind]}" '
                 f'stroke-dasharray="3,2"><title>{html.escape(e.title)}</title></line>'
             )
     thresholds = [(p.timestamp, p.upper if p.upper is not None else p.lower) for p in points]
@@ -203,13 +233,16 @@ def render_html(result: DrillResult, charts: dict[str, list[ChartPoint]]) -> str
     esc = html.escape
     body = [
         f"<h1>bedrock-watch drill: {esc(sc.name)}</h1><p>{esc(sc.description)}</p>",
-        f"<p>{sc.duration_minutes} simulated minutes at {sc.scale:g}x; {result.wall_seconds:.0f} s wall time. "
+        f"<p>{sc.duration_minutes} simulated minutes at {sc.scale:g}x; "
+        f"{result.wall_seconds:.0f} s wall time. "
         "Blue: the alarm's compared value per period; red: its threshold; dashed lines: pages (orange), "
         "acknowledgements (green), route changes (blue), resolutions (olive).</p>",
     ]
     for name, points in charts.items():
         body.append(f"<h3>{esc(name)}</h3>{_svg(name, points, result.timeline, start, end)}")
-    body.append("<h2>Timeline</h2><table><tr><th>min</th><th>time</th><th>what</th><th>event</th><th>detail</th></tr>")
+    body.append(
+        "<h2>Timeline</h2><table><tr><th>min</th><th>time</th><th>what</th><th>event</th><th>detail</th></tr>"
+    )
     for e in result.timeline:
         body.append(
             f"<tr><td>{e.minute:.0f}</td><td>{esc(e.at[11:16])}</td><td>{esc(e.kind)}</td>"
@@ -220,7 +253,8 @@ def render_html(result: DrillResult, charts: dict[str, list[ChartPoint]]) -> str
         body.append("<h2>Incidents</h2><pre>" + esc(incident_table(result)) + "</pre>")
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
-        "td,th{border-bottom:1px solid #eee;padding:2px 6px;vertical-align:top;text-align:left;font-size:13px}"
+        "td,th{border-bottom:1px solid #eee;padding:2px 6px;vertical-align:top;text-align:left;"
+        "font-size:13px}"
         "pre{margin:0;white-space:pre-wrap}"
     )
     return (

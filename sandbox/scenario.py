@@ -419,7 +419,11 @@ def parse(raw: Any, *, source: str = "<scenario>") -> Scenario:
     scale = _number(_get(doc, "scale", "", 60), "scale", low=1, high=3600)
     start_raw = doc.get("start")
     try:
-        start = None if start_raw is None else utc(start_raw if isinstance(start_raw, datetime) else str(start_raw))
+        start = (
+            None
+            if start_raw is None
+            else utc(start_raw if isinstance(start_raw, datetime) else str(start_raw))
+        )
     except ValueError as err:
         raise _fail("start", f"must be an ISO-8601 time, got {start_raw!r}") from err
     models = _models(_get(doc, "models", ""))

@@ -25,7 +25,7 @@ CHAT = SCENARIO.routes["chat"]
 def drill() -> Iterator[tuple[DrillResult, str]]:
     out = io.StringIO()
     result = run("default", out)
-    yield result, out.getvalue()
+    return result, out.getvalue()
 
 
 def first(result: DrillResult, kind: str, **match: str) -> Entry:
@@ -34,7 +34,9 @@ def first(result: DrillResult, kind: str, **match: str) -> Entry:
     for entry in result.of(kind):
         if all(str(entry.data.get(k)) == v if k != "title" else v in entry.title for k, v in match.items()):
             return entry
-    raise AssertionError(f"no {kind} entry with {match}; timeline:\n" + "\n".join(e.line() for e in result.timeline))
+    raise AssertionError(
+        f"no {kind} entry with {match}; timeline:\n" + "\n".join(e.line() for e in result.timeline)
+    )
 
 
 def test_the_throttling_storm_pages_is_acknowledged_at_tier_two_and_fails_over(
@@ -50,22 +52,28 @@ def test_the_throttling_storm_pages_is_acknowledged_at_tier_two_and_fails_over(
     tier1 = first(result, "page", alarm=throttle_alarm, tier="devops")
     tier2 = first(result, "page", alarm=throttle_alarm, tier="senior-engineers")
     assert fired.minute <= tier1.minute < tier2.minute
-    assert throttle_alarm in tier1.data["text"] and "Threshold Crossed" in tier1.data["text"]
+    assert throttle_alarm in tier1.data["text"]
+    assert "Threshold Crossed" in tier1.data["text"]
     # and the person acknowledges through the signed link in the tier-2 page: paging stops there
     ack = first(result, "ack", alarm=throttle_alarm)
-    assert ack.data["by"] == ACK.by and "via link" in ack.title
+    assert ack.data["by"] == ACK.by
+    assert "via link" in ack.title
     assert ack.minute >= tier2.minute
-    assert not [e for e in result.of("page") if e.data.get("alarm") == throttle_alarm and e.minute > ack.minute]
+    assert not [
+        e for e in result.of("page") if e.data.get("alarm") == throttle_alarm and e.minute > ack.minute
+    ]
     # and the chat route fails over to its first fallback, so its traffic leaves the storm
     failover = first(result, "route", route="chat", action="failover")
-    assert failover.data["previous"] == CHAT.primary and failover.data["model"] == CHAT.fallbacks[0]
+    assert failover.data["previous"] == CHAT.primary
+    assert failover.data["model"] == CHAT.fallbacks[0]
     assert fired.minute <= failover.minute < STORM.to_minute
     # and once the alarm is OK again its incident resolves
     ok = first(result, "alarm", alarm=throttle_alarm, state="OK")
     resolved = first(result, "resolved", alarm=throttle_alarm)
     assert ok.minute <= resolved.minute
     incident = next(i for i in result.incidents if i["alarmName"] == throttle_alarm)
-    assert incident["status"] == "resolved" and incident["acknowledgedBy"] == ACK.by
+    assert incident["status"] == "resolved"
+    assert incident["acknowledgedBy"] == ACK.by
 
 
 def test_the_route_fails_back_after_the_cool_down_then_the_budget_downgrades_it(
@@ -74,21 +82,28 @@ def test_the_route_fails_back_after_the_cool_down_then_the_budget_downgrades_it(
     result, _ = drill
     changes = [(e.data["action"], e.data["model"]) for e in result.of("route") if e.data["route"] == "chat"]
     # Then chat went: fallback, back to its primary, then to its cheaper model, in that order
-    assert changes == [("failover", CHAT.fallbacks[0]), ("failback", CHAT.primary), ("downgrade", CHAT.cheaper)]
+    assert changes == [
+        ("failover", CHAT.fallbacks[0]),
+        ("failback", CHAT.primary),
+        ("downgrade", CHAT.cheaper),
+    ]
     failback = first(result, "route", route="chat", action="failback")
     ok = first(result, "alarm", alarm=f"bedrock-watch-model-throttle-rate-critical-{STORM.model}", state="OK")
     assert failback.minute - ok.minute >= SCENARIO.failback_cooldown_seconds / 60 - 1
     assert result.routes["chat"]["active"] == CHAT.cheaper
 
 
-def test_the_spend_surge_crosses_the_75_then_the_90_percent_budget_lines(drill: tuple[DrillResult, str]) -> None:
+def test_the_spend_surge_crosses_the_75_then_the_90_percent_budget_lines(
+    drill: tuple[DrillResult, str],
+) -> None:
     result, _ = drill
     surge = next(i for i in SCENARIO.incidents if i.kind == "spend_surge")
     elevated = first(result, "alarm", alarm="bedrock-watch-budget-elevated", state="ALARM")
     critical = first(result, "alarm", alarm="bedrock-watch-budget-critical", state="ALARM")
     assert surge.from_minute < elevated.minute < critical.minute
     # the reason carries the utilisation the budget guard published, above each line
-    assert "(75.0)" in elevated.detail and "(90.0)" in critical.detail
+    assert "(75.0)" in elevated.detail
+    assert "(90.0)" in critical.detail
     # the critical budget alarm pages and downgrades the route it names
     first(result, "page", alarm="bedrock-watch-budget-critical", tier="devops")
     downgrade = first(result, "route", route="chat", action="downgrade")
@@ -98,18 +113,29 @@ def test_the_spend_surge_crosses_the_75_then_the_90_percent_budget_lines(drill: 
 def test_the_latency_regression_raises_the_model_warning_only(drill: tuple[DrillResult, str]) -> None:
     result, _ = drill
     slow = next(i for i in SCENARIO.incidents if i.kind == "latency")
-    warning = first(result, "alarm", alarm=f"bedrock-watch-model-latency-p95-warning-{slow.model}", state="ALARM")
+    warning = first(
+        result, "alarm", alarm=f"bedrock-watch-model-latency-p95-warning-{slow.model}", state="ALARM"
+    )
     assert slow.from_minute < warning.minute <= slow.to_minute + 1
     page = first(result, "page", alarm=f"bedrock-watch-model-latency-p95-warning-{slow.model}")
     assert "warning" in page.title
     assert not [e for e in result.of("route") if e.data["route"] == "summarise"]
 
 
-def test_the_drill_prints_its_timeline_and_summary_and_writes_the_report(drill: tuple[DrillResult, str]) -> None:
+def test_the_drill_prints_its_timeline_and_summary_and_writes_the_report(
+    drill: tuple[DrillResult, str],
+) -> None:
     result, printed = drill
     # the live timeline and the summary tables are printed
-    for text in ("ALARM    model-throttle-rate-critical", "PAGE     ", "ACK      ", "ROUTE    failover", "summary",
-                 "incidents:", "all models"):
+    for text in (
+        "ALARM    model-throttle-rate-critical",
+        "PAGE     ",
+        "ACK      ",
+        "ROUTE    failover",
+        "summary",
+        "incidents:",
+        "all models",
+    ):
         assert text in printed
     # the per-model table adds up to the all-models row
     body, total = result.models[:-1], result.models[-1]
@@ -118,5 +144,6 @@ def test_the_drill_prints_its_timeline_and_summary_and_writes_the_report(drill: 
     saved = json.loads((result.out_dir / "timeline.json").read_text())
     assert [e["title"] for e in saved["timeline"]] == [e.title for e in result.timeline]
     report = (result.out_dir / "report.html").read_text()
-    assert report.count("<svg") >= 3 and "budget-critical" in report
+    assert report.count("<svg") >= 3
+    assert "budget-critical" in report
     assert f"report:   {result.out_dir / 'report.html'}" in printed

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from sandbox.replay import rebase
 from sandbox.emf_reader import read_emf
 from sandbox.metering import MeteringStack, deploy_metering, function_environment
+from sandbox.replay import rebase
 from sandbox.shims import INVOCATIONS, Invocation
 from sandbox.template import load_template
 from sandbox.traffic import DEFAULT_MARKER, PROFILE_MAP, SETUP_LINE, TrafficProfile, generate

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-
 import json
 from datetime import UTC, datetime
 from typing import Any

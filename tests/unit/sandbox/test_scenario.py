@@ -32,7 +32,9 @@ def variant(path: str, value: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("name", sorted(p.stem for p in SCENARIOS.glob("*.yaml")))
 def test_every_shipped_scenario_loads(name: str) -> None:
     scenario = load(name)
-    assert scenario.name == name and scenario.applications and scenario.routes
+    assert scenario.name == name
+    assert scenario.applications
+    assert scenario.routes
 
 
 @pytest.mark.parametrize(
@@ -41,12 +43,20 @@ def test_every_shipped_scenario_loads(name: str) -> None:
         ("duration_minutes", 0, "duration_minutes: must be at least 1"),
         ("scale", "fast", "scale: must be a number"),
         ("models.0.family", "gpt", "models[0].family: must be one of"),
-        ("routes.chat.fallbacks", ["nope"], "routes.chat.fallbacks[0]: 'nope' is not one of the scenario's models"),
+        (
+            "routes.chat.fallbacks",
+            ["nope"],
+            "routes.chat.fallbacks[0]: 'nope' is not one of the scenario's models",
+        ),
         ("applications.0.route", "search", "applications[0].route: 'search' is not one of routes"),
         ("applications.0.error_rate", 1.5, "applications[0].error_rate: must be at most 1"),
         ("incidents.0.to_minute", 2, "incidents[0].to_minute: must be after from_minute (4)"),
         ("incidents.0.kind", "meteor", "incidents[0].kind: must be one of"),
-        ("actions.0.acknowledge.tier", "cto", "actions[0].acknowledge.tier: 'cto' is not a tier of escalation"),
+        (
+            "actions.0.acknowledge.tier",
+            "cto",
+            "actions[0].acknowledge.tier: 'cto' is not a tier of escalation",
+        ),
         ("actions.0.acknowledge.via", "email", "actions[0].acknowledge.via: must be one of link, console"),
         ("parameters.Routes", "{}", "parameters.Routes: is set by the scenario's routes"),
         ("parameters.NoSuchParameter", 1, "parameters.NoSuchParameter: is not a parameter of template.yaml"),
@@ -75,7 +85,8 @@ def test_stack_parameters_come_from_the_scenario_with_waits_in_real_seconds() ->
     # simulated seconds / scale (120): 600 s tier delay -> 5 s, 360 s cool-down -> 3 s
     policy = json.loads(params["EscalationPolicy"])
     assert [t["after_seconds"] for t in policy["critical"]["tiers"]] == [0, 5]
-    assert params["FailbackCooldownSeconds"] == 3 and params["VerifySettleSeconds"] == 1
+    assert params["FailbackCooldownSeconds"] == 3
+    assert params["VerifySettleSeconds"] == 1
     assert params["MonthlyBudgetUSD"] == 1000
 
 
