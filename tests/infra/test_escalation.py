@@ -119,7 +119,8 @@ def test_only_the_ack_function_has_a_public_url() -> None:
         for k, v in resources(type_="AWS::Serverless::Function").items()
         if "FunctionUrlConfig" in v["Properties"]
     }
-    assert with_url == {"EscalationAckFunction"}
+    # the only other public URL is remediation's approval-link endpoint (signed links too)
+    assert with_url == {"EscalationAckFunction", "RemediationApprovalLinkFunction"}
 
 
 def test_incidents_are_encrypted_and_expire_and_pages_are_encrypted() -> None:

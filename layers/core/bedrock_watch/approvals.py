@@ -1,0 +1,163 @@
+"""Approval of a remediation by a person: a task token behind signed approve/reject links.
+
+The workflow pauses on a `.waitForTaskToken` task; `request_approval` keeps the token in the
+state table (keyed by execution name, expiring with the approval timeout), signs an approve and
+a reject link for that execution and publishes them to the remediation topic. The link endpoint
+(`decide`) checks the signature, takes the token out of the table exactly once (a second click
+or a replayed link finds nothing) and answers Step Functions.
+
+Links open a confirmation page (GET) and act only on its button (POST): mail scanners and chat
+unfurlers fetch links, and must not approve a failover by doing so.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from bedrock_watch.errors import BedrockWatchError
+from bedrock_watch.signing import InvalidSignature, LinkClaims, sign, verify
+
+DECISIONS = ("approve", "reject")
+
+
+class ApprovalNotPending(BedrockWatchError):
+    """The approval was already decided, timed out or never existed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalLinks:
+    approve: str
+    reject: str
+
+
+def links(
+    secret: bytes, *, base_url: str, execution: str, ttl_seconds: int, now: float | None = None
+) -> ApprovalLinks:
+    """Signed approve/reject links for `execution`, valid as long as the approval waits."""
+
+    def link(decision: str) -> str:
+        token = sign(secret, purpose=decision, subject=execution, ttl_seconds=ttl_seconds, now=now)
+        return f"{base_url.rstrip('/')}/?{urlencode({'decision': decision, 'token': token})}"
+
+    return ApprovalLinks(approve=link("approve"), reject=link("reject"))
+
+
+def request_approval(
+    *,
+    dynamodb: Any,
+    sns: Any,
+    table_name: str,
+    topic_arn: str,
+    secret: bytes,
+    base_url: str,
+    task_token: str,
+    execution: str,
+    request: Mapping[str, Any],
+    plan: Mapping[str, Any],
+    target: str,
+    timeout_seconds: int,
+    now: datetime,
+) -> ApprovalLinks:
+    """Store the task token and publish the approve/reject links; the links."""
+    expires = int(now.timestamp()) + timeout_seconds
+    dynamodb.put_item(
+        TableName=table_name,
+        Item={
+            "pk": {"S": f"approval#{execution}"},
+            "taskToken": {"S": task_token},
+            "route": {"S": str(request.get("route", ""))},
+            "target": {"S": target},
+            "expiresAt": {"N": str(expires)},
+        },
+    )
+    approval = links(
+        secret, base_url=base_url, execution=execution, ttl_seconds=timeout_seconds, now=now.timestamp()
+    )
+    message = {
+        "summary": f"Approval needed: {request.get('action')} route {request.get('route')} "
+        f"from {plan.get('previous')} to {target}",
+        "reason": request.get("reason"),
+        "requestedBy": request.get("requestedBy"),
+        "plan": plan.get("why"),
+        "approve": approval.approve,
+        "reject": approval.reject,
+        "expiresInSeconds": timeout_seconds,
+        "execution": request.get("executionArn"),
+    }
+    sns.publish(
+        TopicArn=topic_arn,
+        Subject=f"[bedrock-watch] approve {request.get('action')} of route {request.get('route')}?"[:100],
+        Message=json.dumps(message, indent=1),
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "approval"}},
+    )
+    return approval
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision: str
+    execution: str
+    route: str
+    target: str
+
+
+def decide(
+    *, dynamodb: Any, sfn: Any, table_name: str, secret: bytes, token: str, decision: str, decided_by: str
+) -> Decision:
+    """Verify the link and answer the waiting task once; InvalidSignature or ApprovalNotPending."""
+    claims = check_link(secret, token, decision)
+    try:
+        # Deleting with ReturnValues makes the token single-use even under concurrent clicks.
+        item = dynamodb.delete_item(
+            TableName=table_name,
+            Key={"pk": {"S": f"approval#{claims.subject}"}},
+            ConditionExpression="attribute_exists(pk)",
+            ReturnValues="ALL_OLD",
+        )["Attributes"]
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        raise ApprovalNotPending("this remediation was already decided or is no longer waiting") from None
+    result = Decision(decision, claims.subject, item["route"]["S"], item["target"]["S"])
+    task_token = item["taskToken"]["S"]
+    if decision == "approve":
+        sfn.send_task_success(taskToken=task_token, output=json.dumps({"approvedBy": decided_by}))
+    else:
+        sfn.send_task_failure(
+            taskToken=task_token,
+            error="ApprovalRejected",
+            cause=f"rejected by {decided_by}: route {result.route} left unchanged",
+        )
+    return result
+
+
+def check_link(secret: bytes, token: str, decision: str) -> LinkClaims:
+    """The link's claims; InvalidSignature unless it is a valid, unexpired `decision` link.
+    Checking does not use the link up."""
+    if decision not in DECISIONS:
+        raise InvalidSignature(f"decision must be approve or reject, got {decision!r}")
+    return verify(secret, token, purpose=decision)
+
+
+def page(title: str, body: str, *, status: int = 200) -> dict[str, Any]:
+    """A small HTML response for a Lambda function URL."""
+    doc = (
+        "<!doctype html><html><head><meta charset='utf-8'><meta name='robots' content='noindex'>"
+        f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return {"statusCode": status, "headers": {"content-type": "text/html; charset=utf-8"}, "body": doc}
+
+
+def confirmation_page(decision: str, token: str) -> dict[str, Any]:
+    """The GET page: a button that POSTs the decision (link prefetchers never press it)."""
+    form = (
+        "<form method='post'>"
+        f"<input type='hidden' name='decision' value='{html.escape(decision)}'>"
+        f"<input type='hidden' name='token' value='{html.escape(token)}'>"
+        f"<button type='submit'>{html.escape(decision.capitalize())} this remediation</button></form>"
+    )
+    return page(f"{decision.capitalize()} remediation?", form)

@@ -1,0 +1,129 @@
+"""Approval through signed links, the route lock and the version check, on the real workflow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.events import load_event
+from tests.integration.remediation.conftest import failure_message
+from tests.integration.remediation.harness import Stack
+
+APPROVAL_INPUT: dict[str, Any] = load_event("remediation/failover-with-approval")
+
+
+def test_approved_remediation_is_applied_once(stack: Stack) -> None:
+    # Given a failover that requires approval is waiting
+    before = stack.route()
+    arn = stack.start(APPROVAL_INPUT, name="needs-approval")
+    request = stack.approval_request()
+    assert APPROVAL_INPUT["target"] in request["summary"]
+    assert stack.route() == before  # nothing changes while waiting
+
+    # When the approver opens the link, the page only asks for confirmation
+    page = stack.click(request["approve"], method="GET")
+    assert page["statusCode"] == 200
+    assert "<form method='post'>" in page["body"]
+    assert stack.route() == before
+    # and pressing the button approves
+    assert stack.click(request["approve"])["statusCode"] == 200
+
+    # Then the remediation completes and the route switches to the approved target
+    desc = stack.wait(arn)
+    assert desc["status"] == "SUCCEEDED", failure_message(desc)
+    assert stack.route()["active"] == APPROVAL_INPUT["target"]
+    # and the link cannot be used again
+    assert stack.click(request["approve"])["statusCode"] == 409
+    assert stack.lock() is None
+
+
+def test_rejected_remediation_leaves_the_route(stack: Stack) -> None:
+    before = stack.route()
+    arn = stack.start(APPROVAL_INPUT)
+    request = stack.approval_request()
+
+    assert stack.click(request["reject"])["statusCode"] == 200
+
+    desc = stack.wait(arn)
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "ApprovalRejected"
+    assert stack.route() == before
+    assert stack.finished_events()[0]["outcome"] == "failed"
+    assert stack.lock() is None
+
+
+def test_a_forged_or_swapped_link_is_refused(stack: Stack) -> None:
+    before = stack.route()
+    arn = stack.start(APPROVAL_INPUT)
+    request = stack.approval_request()
+
+    # a reject token presented as an approval, and a tampered token
+    swapped = request["reject"].replace("decision=reject", "decision=approve")
+    assert stack.click(swapped)["statusCode"] == 403
+    assert stack.click(request["approve"][:-3] + "xyz")["statusCode"] == 403
+    assert stack.click(swapped, method="GET")["statusCode"] == 403
+
+    stack.click(request["reject"])
+    assert stack.wait(arn)["error"] == "ApprovalRejected"
+    assert stack.route() == before
+
+
+def test_approval_timeout_fails_cleanly_with_the_route_untouched(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack(ApprovalTimeoutSeconds=1)
+    before = stack.route()
+
+    desc = stack.wait(stack.start(APPROVAL_INPUT))
+
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "ApprovalTimedOut"
+    assert "route left unchanged" in desc["cause"]
+    assert stack.route() == before
+    assert stack.lock() is None
+
+
+def test_a_second_remediation_on_a_locked_route_gets_route_locked_naming_the_holder(stack: Stack) -> None:
+    # Given one remediation holds route chat (waiting for approval)
+    first = stack.start(APPROVAL_INPUT, name="first-holder")
+    request = stack.approval_request()
+
+    # When a second one starts on the same route
+    second = stack.wait(stack.start(load_event("remediation/downgrade"), name="second-comer"))
+
+    # Then it fails with RouteLocked, saying who holds the lock, and does not free it
+    assert second["status"] == "FAILED"
+    assert second["error"] == "RouteLocked"
+    assert "first-holder" in failure_message(second)
+    lock = stack.lock()
+    assert lock is not None
+    assert lock["holder"]["S"] == "first-holder"
+
+    # and once the first ends the lock is free again
+    stack.click(request["reject"])
+    stack.wait(first)
+    assert stack.lock() is None
+
+
+def test_a_concurrent_change_of_the_route_fails_cleanly_and_keeps_the_other_write(stack: Stack) -> None:
+    # Given a failover planned against the current route is waiting for approval
+    arn = stack.start(APPROVAL_INPUT)
+    request = stack.approval_request()
+
+    # When someone edits the route in the meantime (e.g. in the Parameter Store console)
+    edited = {
+        **stack.route(),
+        "active": stack.route()["cheaper"],
+        "changedBy": "alice",
+        "reason": "hand edit",
+    }
+    stack.client("ssm").put_parameter(
+        Name=f"{stack.route_prefix}/chat", Value=json.dumps(edited), Type="String", Overwrite=True
+    )
+    stack.click(request["approve"])
+
+    # Then the remediation fails with VersionConflict and Alice's change stands
+    desc = stack.wait(arn)
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "VersionConflict"
+    assert stack.route() == edited
+    assert stack.lock() is None
