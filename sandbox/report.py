@@ -51,7 +51,7 @@ from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.metering import Meter, MeteredBatch, MeteringSettings
 from bedrock_watch.records import ErrorClass, InvocationRecord, parse_line
 from sandbox.alarms import ALARM, AlarmEvaluator, ChartPoint, CompositeAlarm, MetricAlarm
-from sandbox.metrics import Dimensions, MetricKey, MetricStore, percentile_of
+from sandbox.metrics import Dimensions, MetricKey, MetricStore, percentile_of, period_start
 from sandbox.sketch import DEFAULT_RELATIVE_ERROR, LogHistogram
 from sandbox.stack import template_alarms
 
@@ -488,11 +488,15 @@ def run_backtest(
     # until each alarm's evaluation range (N + 2 periods) has left the data, plus one period
     tail = max((a.period * (a.evaluation_periods + 3) for a in metric), default=0)
     evaluator = AlarmEvaluator(metric, composite, store, now=lambda: start, update_moto=False)
-    at = start + timedelta(minutes=1)
+    # CloudWatch evaluates every minute, but an alarm's datapoints (complete, epoch-aligned
+    # periods) only change at its period boundaries: stepping by the periods' gcd gives the same
+    # transitions at the same times with a fraction of the work.
+    step = timedelta(seconds=max(math.gcd(*(a.period for a in metric)) if metric else 60, 60))
+    at = datetime.fromtimestamp(period_start(start.timestamp(), int(step.total_seconds())), UTC) + step
     stop = end + timedelta(seconds=tail)
     while at <= stop:
         evaluator.evaluate(at)
-        at += timedelta(minutes=1)
+        at += step
     open_episodes: dict[str, dict[str, Any]] = {}
     for change in evaluator.history:
         if change.current.value == ALARM:

@@ -62,8 +62,3 @@ def run_report(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: 
     return 0
 
 
-def main() -> int:
-    """Console script `bedrock-watch-report`."""
-    from sandbox.__main__ import main as sandbox_main
-
-    return sandbox_main(["report", *sys.argv[1:]])
