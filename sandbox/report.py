@@ -360,6 +360,8 @@ def log_event(line: bytes) -> tuple[int | None, bytes | str]:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError:
         return timestamp, line  # the metering code names what is wrong with it
+    if isinstance(doc, str):
+        return timestamp, doc  # a JSON-encoded line (e.g. the set-up line in a sample file)
     if isinstance(doc, dict):
         message = doc.get("message")
         if isinstance(message, str) and "schemaType" not in doc:
