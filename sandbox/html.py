@@ -27,7 +27,8 @@ PALETTE: Final = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b
 THRESHOLD_COLOUR: Final = "#b91c1c"
 MARKER_COLOUR: Final = "#f59e0b"
 _CSS: Final = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#111827;padding:0 1rem}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;
+color:#111827;padding:0 1rem}
 h1{margin-bottom:.2rem}.sub{color:#6b7280;margin-top:0}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}
 th,td{border-bottom:1px solid #e5e7eb;padding:.25rem .6rem;text-align:right}
@@ -109,7 +110,9 @@ def svg_chart(
     def y(value: float) -> float:
         return top + plot_h - (value - lo) / (hi - lo) * plot_h
 
-    parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#d1d5db"/>')
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#d1d5db"/>'
+    )
     for span in spans:
         x0 = x(span.start)
         x1 = x(span.end) if span.end is not None else left + plot_w
@@ -118,17 +121,17 @@ def svg_chart(
             f'fill="{MARKER_COLOUR}" fill-opacity="0.15"><title>{esc(span.label)}</title></rect>'
         )
     for k in range(5):
-        value = lo + (hi - lo) * k / 4
+        tick = lo + (hi - lo) * k / 4
+        vy = f"{y(tick):.1f}"
         parts.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#f3f4f6"/>'
-            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{esc(_fmt(value))}</text>'
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{vy}" y2="{vy}" stroke="#f3f4f6"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{esc(_fmt(tick))}</text>'
         )
     for k in range(5):
         t = t0 + (t1 - t0) * k / 4
         when = datetime.fromtimestamp(t, min(times).tzinfo)
-        parts.append(
-            f'<text x="{x(when):.1f}" y="{height - 10}" text-anchor="middle">{esc(when.strftime("%m-%d %H:%M"))}</text>'
-        )
+        label = esc(when.strftime("%m-%d %H:%M"))
+        parts.append(f'<text x="{x(when):.1f}" y="{height - 10}" text-anchor="middle">{label}</text>')
     for threshold in thresholds:
         parts.append(
             f'<line class="threshold" x1="{left}" x2="{left + plot_w}" y1="{y(threshold.value):.1f}" '

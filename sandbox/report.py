@@ -26,11 +26,10 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 import time
 import zlib
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,7 +85,7 @@ class OfflineProfiles:
     def __init__(self) -> None:
         self.unresolved: set[str] = set()
 
-    def get_inference_profile(self, *, inferenceProfileIdentifier: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def get_inference_profile(self, *, inferenceProfileIdentifier: str) -> dict[str, Any]:
         self.unresolved.add(inferenceProfileIdentifier)
         raise ProfileNotMappedError(f"{inferenceProfileIdentifier} is not in --profile-map")
 
@@ -96,7 +95,7 @@ class OfflineProfiles:
 class Figures:
     """Sums of the summed metrics and sketches of the per-request ones, for any grouping."""
 
-    sums: Counter[str] = field(default_factory=Counter)
+    sums: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     sketches: dict[str, LogHistogram] = field(default_factory=dict)
 
     def add(self, series: Series, sketched: Iterable[str] = SAMPLED_METRICS) -> None:
@@ -140,7 +139,10 @@ class Figures:
         ):
             sketch = self.sketches.get(name)
             count = sketch.count if sketch else 0
-            entry: dict[str, Any] = {"count": count, "coverage": round(count / requests, 4) if requests else 0.0}
+            entry: dict[str, Any] = {
+                "count": count,
+                "coverage": round(count / requests, 4) if requests else 0.0,
+            }
             for p in PERCENTILES:
                 value = sketch.quantile(p) if sketch else None
                 entry[f"p{p:g}"] = None if value is None else round(value, 1)
@@ -150,7 +152,9 @@ class Figures:
 
 def _dimensions_match(dims: Dimensions, model: str, application: str) -> bool:
     for name, value in dims:
-        if (name == DIMENSION_MODEL and value != model) or (name == DIMENSION_APPLICATION and value != application):
+        if (name == DIMENSION_MODEL and value != model) or (
+            name == DIMENSION_APPLICATION and value != application
+        ):
             return False
     return True
 
@@ -159,7 +163,9 @@ class Aggregator:
     """Everything the report keeps while lines stream: bounded by models, applications and the
     minutes spanned, never by the number of lines."""
 
-    def __init__(self, namespace: str, minute_keys: Iterable[Dimensions], minute_sketches: Iterable[str]) -> None:
+    def __init__(
+        self, namespace: str, minute_keys: Iterable[Dimensions], minute_sketches: Iterable[str]
+    ) -> None:
         self.namespace = namespace
         self.minute_dimensions: tuple[Dimensions, ...] = tuple(sorted(set(minute_keys) | {()}))
         self.minute_sketches = tuple(sorted(set(minute_sketches)))
@@ -236,7 +242,9 @@ class Aggregator:
                     unit=METERING_METRICS[name],
                 )
         for minute, count in self.malformed_minutes.items():
-            store.add(MetricKey(ns, MALFORMED_METRIC), [count], timestamp=datetime.fromtimestamp(minute / 1000, UTC))
+            store.add(
+                MetricKey(ns, MALFORMED_METRIC), [count], timestamp=datetime.fromtimestamp(minute / 1000, UTC)
+            )
         return store
 
 
@@ -272,11 +280,11 @@ class _Position:
 
 def _gunzip_lines(raw: IO[bytes]) -> Iterator[bytes]:
     """Lines of a gzip stream (concatenated members too, as S3 objects may be), decompressed
-    in 1 MB steps so memory stays flat whatever the file size."""
+    in 256 KB steps so memory stays flat whatever the file size."""
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
     pending = b""
     while True:
-        block = raw.read(1 << 20)
+        block = raw.read(1 << 18)
         if not block:
             break
         while block:
@@ -393,7 +401,8 @@ class Progress:
         share = min(done_bytes / self.total, 1.0)
         bar = "#" * int(share * 30)
         self.stream.write(
-            f"\r[{bar:<30}] {share:6.1%}  {lines:,} lines  {lines / elapsed:,.0f} lines/s" + ("\n" if final else "")
+            f"\r[{bar:<30}] {share:6.1%}  {lines:,} lines  {lines / elapsed:,.0f} lines/s"
+            + ("\n" if final else "")
         )
         self.stream.flush()
 
@@ -480,7 +489,9 @@ def run_backtest(
 ) -> Backtest:
     """Evaluate the alarms every minute from the first minute of data until their evaluation
     range has moved past the last one."""
-    result = Backtest([a.name for a in metric] + [c.name for c in composite], approximated, skipped, [], {}, {})
+    result = Backtest(
+        [a.name for a in metric] + [c.name for c in composite], approximated, skipped, [], {}, {}
+    )
     result.metric_alarms = {a.name: a for a in metric}
     if aggregator.first_ms is None or aggregator.last_ms is None or not (metric or composite):
         return result
@@ -511,7 +522,9 @@ def run_backtest(
             open_episodes[change.alarm] = episode
             result.episodes.append(episode)
         elif change.previous.value == ALARM and change.alarm in open_episodes:
-            open_episodes.pop(change.alarm)["resolved_at"] = change.current.timestamp.isoformat().replace("+00:00", "Z")
+            open_episodes.pop(change.alarm)["resolved_at"] = change.current.timestamp.isoformat().replace(
+                "+00:00", "Z"
+            )
     for alarm in metric:
         result.charts[alarm.name] = evaluator.chart(alarm.name, start, end)
     return result
@@ -532,7 +545,11 @@ class Report:
         agg = self.aggregator
 
         def iso(ms: int | None) -> str | None:
-            return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+            return (
+                None
+                if ms is None
+                else datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+            )
 
         return {
             "schema_version": SCHEMA_VERSION,
@@ -554,7 +571,9 @@ class Report:
             "backtest": {
                 "evaluated": self.backtest.evaluated,
                 "approximated": self.backtest.approximated,
-                "skipped": [{"alarm": name, "reason": reason} for name, reason in self.backtest.skipped.items()],
+                "skipped": [
+                    {"alarm": name, "reason": reason} for name, reason in self.backtest.skipped.items()
+                ],
                 "fired": self.backtest.episodes,
             },
         }
@@ -641,7 +660,12 @@ def build_report(
     bar.update(lines, position.now(), final=True)
     backtest = run_backtest(aggregator, metric, composite, skipped, approximated)
     return Report(
-        [str(f) for f in files], lines, aggregator, backtest, time.monotonic() - started, sorted(profiles.unresolved)
+        [str(f) for f in files],
+        lines,
+        aggregator,
+        backtest,
+        time.monotonic() - started,
+        sorted(profiles.unresolved),
     )
 
 
@@ -722,7 +746,8 @@ def render_text(document: Mapping[str, Any]) -> str:
     d = document
     parts = [
         f"{d['lines']:,} lines from {len(d['files'])} file(s): {d['records']:,} records, "
-        f"{d['malformed']['total']:,} malformed, {d['skipped_lines']:,} skipped, {d['duplicates']:,} duplicates; "
+        f"{d['malformed']['total']:,} malformed, {d['skipped_lines']:,} skipped, "
+        f"{d['duplicates']:,} duplicates; "
         f"{d['span']['first_minute']} .. {d['span']['last_minute']}",
         "",
         "Per model",

@@ -22,13 +22,22 @@ def add_report_command(commands: Any) -> None:
         "or not, folders searched recursively) with the deployed metering code, and backtest the "
         "template's alarms on them.",
     )
-    report.add_argument("files", nargs="+", metavar="FILE", help="log files or folders (e.g. an S3 AWSLogs/ export)")
+    report.add_argument(
+        "files", nargs="+", metavar="FILE", help="log files or folders (e.g. an S3 AWSLogs/ export)"
+    )
     report.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     report.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report with charts")
-    report.add_argument("--profile-map", metavar="FILE", help="JSON object: application inference profile ARN -> model id")
-    report.add_argument("--price-overrides", metavar="FILE", help="JSON object of price overrides (as PriceOverrides)")
     report.add_argument(
-        "--max-applications", type=int, default=50, help="distinct applications before `other` (default: %(default)s)"
+        "--profile-map", metavar="FILE", help="JSON object: application inference profile ARN -> model id"
+    )
+    report.add_argument(
+        "--price-overrides", metavar="FILE", help="JSON object of price overrides (as PriceOverrides)"
+    )
+    report.add_argument(
+        "--max-applications",
+        type=int,
+        default=50,
+        help="distinct applications before `other` (default: %(default)s)",
     )
     report.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
@@ -60,5 +69,3 @@ def run_report(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: 
         if not args.json:
             out.write(f"HTML report written to {args.html}\n")
     return 0
-
-

@@ -53,7 +53,13 @@ def _minute_charts(report: Report) -> list[str]:
     charts = []
     for title, names, unit in _PER_MINUTE:
         lines = [
-            Line(name, [(t, float(agg.minutes[(m, ())].sums.get(name, 0))) for t, m in zip(stamps, minutes, strict=True)])
+            Line(
+                name,
+                [
+                    (t, float(agg.minutes[(m, ())].sums.get(name, 0)))
+                    for t, m in zip(stamps, minutes, strict=True)
+                ],
+            )
             for name in names
         ]
         charts.append(svg_chart(title, lines, unit=unit))
@@ -71,8 +77,8 @@ def _minute_charts(report: Report) -> list[str]:
 def _alarm_charts(report: Report, fired: Sequence[Mapping[str, Any]]) -> list[str]:
     """One chart per distinct compared series; alarms sharing it (warning/critical) share the chart."""
     groups: dict[tuple[Any, ...], list[str]] = {}
-    for name, lines in report.backtest.charts.items():
-        series = lines.get("")
+    for name, by_contributor in report.backtest.charts.items():
+        series = by_contributor.get("")
         if series is None:
             continue
         groups.setdefault(tuple((p.timestamp, p.value) for p in series), []).append(name)
@@ -91,7 +97,11 @@ def _alarm_charts(report: Report, fired: Sequence[Mapping[str, Any]]) -> list[st
                 thresholds.append(Threshold(name.rsplit("-", 1)[-1], alarm.threshold))
         markers = [Marker(_when(e["fired_at"]), f"{e['alarm']} fired") for e in fired if e["alarm"] in names]
         spans = [
-            Span(_when(e["fired_at"]), _when(e["resolved_at"]) if e["resolved_at"] else None, f"{e['alarm']} in ALARM")
+            Span(
+                _when(e["fired_at"]),
+                _when(e["resolved_at"]) if e["resolved_at"] else None,
+                f"{e['alarm']} in ALARM",
+            )
             for e in fired
             if e["alarm"] in names
         ]
@@ -112,15 +122,21 @@ def render_report_html(report: Report, document: Mapping[str, Any]) -> str:
         f"{d['malformed']['total']:,} malformed; {d['span']['first_minute']} .. {d['span']['last_minute']}; "
         f"percentiles within {d['percentile_relative_error']:.0%}"
     )
-    fired_rows = [[e["alarm"], e["fired_at"], e["resolved_at"] or "still in ALARM", e["reason"]] for e in bt["fired"]]
+    fired_rows = [
+        [e["alarm"], e["fired_at"], e["resolved_at"] or "still in ALARM", e["reason"]] for e in bt["fired"]
+    ]
     sections = [
         section("Per model", table(("model", *GROUP_HEADERS[1:]), _group_rows(d["models"]))),
-        section("Per application", table(("application", *GROUP_HEADERS[1:]), _group_rows(d["applications"]))),
+        section(
+            "Per application", table(("application", *GROUP_HEADERS[1:]), _group_rows(d["applications"]))
+        ),
         section("All traffic", table(("", *GROUP_HEADERS[1:]), _group_rows({"total": d["totals"]}))),
         section("Metrics", *_minute_charts(report)),
         section(
             "Alarm backtest",
-            table(("alarm", "fired at", "resolved at", "why"), fired_rows) if fired_rows else "<p>No alarm would have fired.</p>",
+            table(("alarm", "fired at", "resolved at", "why"), fired_rows)
+            if fired_rows
+            else "<p>No alarm would have fired.</p>",
             *_alarm_charts(report, bt["fired"]),
         ),
         section(
@@ -130,5 +146,7 @@ def render_report_html(report: Report, document: Mapping[str, Any]) -> str:
         ),
     ]
     if d["malformed"]["reasons"]:
-        sections.append(section("Malformed lines", table(("reason", "lines"), list(d["malformed"]["reasons"].items()))))
+        sections.append(
+            section("Malformed lines", table(("reason", "lines"), list(d["malformed"]["reasons"].items())))
+        )
     return page("bedrock-watch report", sections, subtitle=summary)

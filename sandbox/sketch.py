@@ -25,7 +25,17 @@ DEFAULT_RELATIVE_ERROR: Final = 0.01
 class LogHistogram:
     """Counts of values in geometric buckets; quantiles within `relative_error` of the exact ones."""
 
-    __slots__ = ("_gamma", "_log_gamma", "buckets", "count", "maximum", "minimum", "relative_error", "total", "zeros")
+    __slots__ = (
+        "_gamma",
+        "_log_gamma",
+        "buckets",
+        "count",
+        "maximum",
+        "minimum",
+        "relative_error",
+        "total",
+        "zeros",
+    )
 
     def __init__(self, relative_error: float = DEFAULT_RELATIVE_ERROR) -> None:
         if not 0 < relative_error < 1:
@@ -44,10 +54,8 @@ class LogHistogram:
         """Record `value` `count` times."""
         self.count += count
         self.total += value * count
-        if value < self.minimum:
-            self.minimum = value
-        if value > self.maximum:
-            self.maximum = value
+        self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
         if value <= 0:
             self.zeros += count
             return

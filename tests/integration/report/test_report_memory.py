@@ -27,4 +27,4 @@ def test_peak_memory_does_not_grow_with_the_number_of_lines(tmp_path: Path) -> N
     assert many["lines"] == 50_000
     assert many["records"] == 50_000
     growth_mib = (many["peak_kib"] - few["peak_kib"]) / 1024
-    assert growth_mib < 30, f"peak grew by {growth_mib:.1f} MiB from 5k to 50k lines"
+    assert growth_mib < 15, f"peak grew by {growth_mib:.1f} MiB from 5k to 50k lines"

@@ -59,7 +59,9 @@ def test_sample_records_add_up_to_what_the_files_say() -> None:
 def test_per_model_and_application_figures_and_a_price_override(tmp_path: Path) -> None:
     # Given Claude 3.5 Haiku priced at $1 / $2 per million input / output tokens, and the profile mapped
     overrides = tmp_path / "prices.json"
-    overrides.write_text(json.dumps({"anthropic.claude-3-5-haiku-20241022-v1:0": {"input": 1.0, "output": 2.0}}))
+    overrides.write_text(
+        json.dumps({"anthropic.claude-3-5-haiku-20241022-v1:0": {"input": 1.0, "output": 2.0}})
+    )
     profiles = tmp_path / "profiles.json"
     profiles.write_text(json.dumps({APPLICATION_PROFILE: "anthropic.claude-3-haiku-20240307-v1:0"}))
     settings = settings_for(str(profiles), str(overrides))

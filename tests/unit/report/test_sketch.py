@@ -17,7 +17,9 @@ ps = st.sampled_from([1.0, 10.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0])
 
 @settings(max_examples=300, deadline=None)
 @given(values, ps)
-def test_any_percentile_is_within_one_percent_of_the_exact_nearest_rank(samples: list[float], p: float) -> None:
+def test_any_percentile_is_within_one_percent_of_the_exact_nearest_rank(
+    samples: list[float], p: float
+) -> None:
     # Given any samples in a sketch with the default 1 % bound
     sketch = LogHistogram()
     sketch.add_all(samples)
@@ -31,7 +33,9 @@ def test_any_percentile_is_within_one_percent_of_the_exact_nearest_rank(samples:
 
 @settings(max_examples=100, deadline=None)
 @given(values, values, ps)
-def test_merged_sketches_answer_as_one_sketch_of_all_samples(a: list[float], b: list[float], p: float) -> None:
+def test_merged_sketches_answer_as_one_sketch_of_all_samples(
+    a: list[float], b: list[float], p: float
+) -> None:
     left, right, whole = LogHistogram(), LogHistogram(), LogHistogram()
     left.add_all(a)
     right.add_all(b)
