@@ -63,14 +63,16 @@ def _minute_charts(report: Report) -> list[str]:
             for name in names
         ]
         charts.append(svg_chart(title, lines, unit=unit))
+    periods = sorted(start for start, dims in agg.sketch_periods if dims == ())
     latency = []
     for p in (50.0, 95.0, 99.0):
         points: list[tuple[datetime, float | None]] = []
-        for t, m in zip(stamps, minutes, strict=True):
-            sketch = agg.minutes[(m, ())].sketches.get("Latency")
-            points.append((t, sketch.quantile(p) if sketch else None))
+        for start in periods:
+            sketch = agg.sketch_periods[(start, ())].sketches.get("Latency")
+            points.append((datetime.fromtimestamp(start / 1000, UTC), sketch.quantile(p) if sketch else None))
         latency.append(Line(f"p{p:g}", points))
-    charts.append(svg_chart("Latency per minute", latency, unit="ms"))
+    every = f"{agg.sketch_period_ms // 60_000} min"
+    charts.append(svg_chart(f"Latency per {every}", latency, unit="ms"))
     return charts
 
 
