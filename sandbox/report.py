@@ -148,7 +148,7 @@ class Figures:
             }
             for p in PERCENTILES:
                 value = sketch.quantile(p) if sketch else None
-                entry[f"p{p:g}"] = None if value is None else round(value, 1)
+                entry[f"p{p:g}"] = None if value is None else round(float(value), 1)
             out[key] = entry
         return out
 
@@ -701,8 +701,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     for n, row in enumerate(cells):
         out.append(
             "  ".join(
-                c.rjust(w) if n and _NUMERIC.match(c) else c.ljust(w)
-                for c, w in zip(row, widths, strict=True)
+                c.rjust(w) if i and (n == 0 or _NUMERIC.match(c)) else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
             ).rstrip()
         )
         if n == 0:
@@ -723,36 +723,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _group_rows(groups: Mapping[str, Mapping[str, Any]]) -> list[list[Any]]:
-    rows = []
-    for name, g in groups.items():
-        lat = g["latency_ms"]
-        classes = ", ".join(f"{k} {v}" for k, v in g["error_classes"].items()) or "-"
-        rows.append(
-            [
-                name,
-                g["requests"],
-                g["errors"],
-                classes,
-                g["tokens"]["input"],
-                g["tokens"]["output"],
-                g["tokens"]["cache_read"],
-                g["tokens"]["cache_write"],
-                g["cost_usd"],
-                lat["p50"],
-                lat["p95"],
-                lat["p99"],
-                f"{lat['count']}/{g['requests']}",
-            ]
-        )
-    return rows
-
-
 GROUP_HEADERS: Final = (
-    "",
     "requests",
     "errors",
-    "error classes",
     "input",
     "output",
     "cache read",
@@ -765,6 +738,40 @@ GROUP_HEADERS: Final = (
 )
 
 
+def group_rows(groups: Mapping[str, Mapping[str, Any]]) -> list[list[Any]]:
+    """One row per group (after its name) under GROUP_HEADERS; shared by the text and HTML reports."""
+    rows = []
+    for name, g in groups.items():
+        lat = g["latency_ms"]
+        tokens = g["tokens"]
+        rows.append(
+            [
+                name,
+                g["requests"],
+                g["errors"],
+                tokens["input"],
+                tokens["output"],
+                tokens["cache_read"],
+                tokens["cache_write"],
+                round(g["cost_usd"], 4),
+                lat["p50"],
+                lat["p95"],
+                lat["p99"],
+                f"{lat['count']}/{g['requests']}",
+            ]
+        )
+    return rows
+
+
+def error_class_table(groups: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """(class names that occur, one row per group with errors: name then a count per class)."""
+    classes = [c for c in ERROR_CLASSES if any(g["error_classes"].get(c) for g in groups.values())]
+    rows = [
+        [name, *(g["error_classes"].get(c, 0) for c in classes)] for name, g in groups.items() if g["errors"]
+    ]
+    return classes, rows
+
+
 def render_text(document: Mapping[str, Any]) -> str:
     """The human report printed to stdout."""
     d = document
@@ -775,14 +782,18 @@ def render_text(document: Mapping[str, Any]) -> str:
         f"{d['span']['first_minute']} .. {d['span']['last_minute']}",
         "",
         "Per model",
-        _table(("model", *GROUP_HEADERS[1:]), _group_rows(d["models"])),
+        _table(("model", *GROUP_HEADERS), group_rows(d["models"])),
         "",
         "Per application",
-        _table(("application", *GROUP_HEADERS[1:]), _group_rows(d["applications"])),
+        _table(("application", *GROUP_HEADERS), group_rows(d["applications"])),
         "",
-        _table(("all traffic", *GROUP_HEADERS[1:]), _group_rows({"total": d["totals"]})),
+        _table(("all traffic", *GROUP_HEADERS), group_rows({"total": d["totals"]})),
         f"(percentiles within {d['percentile_relative_error']:.0%}; latency n = requests with a latency)",
     ]
+    for label, groups in (("model", d["models"]), ("application", d["applications"])):
+        classes, rows = error_class_table(groups)
+        if rows:
+            parts += ["", f"Errors by class, per {label}", _table((label, *classes), rows)]
     if d["unresolved_profiles"]:
         parts += ["", "Application inference profiles not in --profile-map (their requests are unpriced):"]
         parts += [f"  {arn}" for arn in d["unresolved_profiles"]]

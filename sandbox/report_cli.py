@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import orjson
 
-from sandbox.report import ReportError, build_report, render_text, settings_for
+from sandbox.report import Report, ReportError, build_report, render_text, settings_for
 
 
 def add_report_command(commands: Any) -> None:
@@ -56,6 +56,14 @@ def run_report(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: 
         err.write(f"report: {exc}\n")
         return 2
     document = report.as_dict()
+    try:
+        _write(args, report, document, out)
+    except BrokenPipeError:  # `report … | head`: the reader has all it wanted
+        return 0
+    return 0
+
+
+def _write(args: argparse.Namespace, report: Report, document: dict[str, Any], out: IO[str]) -> None:
     if args.json:
         out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -68,4 +76,3 @@ def run_report(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: 
         Path(args.html).write_text(render_report_html(report, document))
         if not args.json:
             out.write(f"HTML report written to {args.html}\n")
-    return 0

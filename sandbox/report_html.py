@@ -9,7 +9,7 @@ from typing import Any
 
 from sandbox.alarms import ChartPoint
 from sandbox.html import Line, Marker, Span, Threshold, page, section, svg_chart, table
-from sandbox.report import GROUP_HEADERS, Report
+from sandbox.report import GROUP_HEADERS, Report, error_class_table, group_rows
 
 _PER_MINUTE = (
     ("Requests and errors per minute", ("Requests", "Errors", "Throttles"), "count"),
@@ -20,30 +20,6 @@ _PER_MINUTE = (
 
 def _when(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-
-
-def _group_rows(groups: Mapping[str, Mapping[str, Any]]) -> list[list[Any]]:
-    rows = []
-    for name, g in groups.items():
-        lat = g["latency_ms"]
-        rows.append(
-            [
-                name,
-                g["requests"],
-                g["errors"],
-                ", ".join(f"{k} {v}" for k, v in g["error_classes"].items()) or "-",
-                g["tokens"]["input"],
-                g["tokens"]["output"],
-                g["tokens"]["cache_read"],
-                g["tokens"]["cache_write"],
-                f"{g['cost_usd']:.4f}",
-                lat["p50"],
-                lat["p95"],
-                lat["p99"],
-                f"{lat['count']}/{g['requests']}",
-            ]
-        )
-    return rows
 
 
 def _minute_charts(report: Report) -> list[str]:
@@ -128,11 +104,20 @@ def render_report_html(report: Report, document: Mapping[str, Any]) -> str:
         [e["alarm"], e["fired_at"], e["resolved_at"] or "still in ALARM", e["reason"]] for e in bt["fired"]
     ]
     sections = [
-        section("Per model", table(("model", *GROUP_HEADERS[1:]), _group_rows(d["models"]))),
+        section("Per model", table(("model", *GROUP_HEADERS), group_rows(d["models"]))),
+        section("Per application", table(("application", *GROUP_HEADERS), group_rows(d["applications"]))),
+        section("All traffic", table(("", *GROUP_HEADERS), group_rows({"total": d["totals"]}))),
         section(
-            "Per application", table(("application", *GROUP_HEADERS[1:]), _group_rows(d["applications"]))
+            "Errors by class",
+            *(
+                table((label, *classes), rows)
+                for label, (classes, rows) in (
+                    ("model", error_class_table(d["models"])),
+                    ("application", error_class_table(d["applications"])),
+                )
+                if rows
+            ),
         ),
-        section("All traffic", table(("", *GROUP_HEADERS[1:]), _group_rows({"total": d["totals"]}))),
         section("Metrics", *_minute_charts(report)),
         section(
             "Alarm backtest",
