@@ -105,7 +105,8 @@ def svg_chart(
     hi = hi if hi > lo else lo + 1.0
 
     def x(when: datetime) -> float:
-        return left + (when.timestamp() - t0) / (t1 - t0) * plot_w
+        # clamped: an episode may end (or a marker fall) after the last datapoint
+        return left + min(max((when.timestamp() - t0) / (t1 - t0), 0.0), 1.0) * plot_w
 
     def y(value: float) -> float:
         return top + plot_h - (value - lo) / (hi - lo) * plot_h
@@ -131,7 +132,8 @@ def svg_chart(
         t = t0 + (t1 - t0) * k / 4
         when = datetime.fromtimestamp(t, min(times).tzinfo)
         label = esc(when.strftime("%m-%d %H:%M"))
-        parts.append(f'<text x="{x(when):.1f}" y="{height - 10}" text-anchor="middle">{label}</text>')
+        anchor = "start" if k == 0 else "end" if k == 4 else "middle"
+        parts.append(f'<text x="{x(when):.1f}" y="{height - 10}" text-anchor="{anchor}">{label}</text>')
     for threshold in thresholds:
         parts.append(
             f'<line class="threshold" x1="{left}" x2="{left + plot_w}" y1="{y(threshold.value):.1f}" '

@@ -409,7 +409,7 @@ class Progress:
         self.stream = stream
         self.interval = interval
         self.started = time.monotonic()
-        self.last = 0.0
+        self.last = -math.inf  # the first update always draws
 
     def update(self, lines: int, done_bytes: int, *, final: bool = False) -> None:
         if self.stream is None:

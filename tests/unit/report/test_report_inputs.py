@@ -4,13 +4,15 @@ lines with a timestamp prefix or as JSON events, and counts what it cannot use."
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from sandbox.report import ReportError, build_report, log_event, log_files
+from sandbox.__main__ import main
+from sandbox.report import Progress, ReportError, build_report, log_event, log_files
 from tests.unit.report.conftest import START, line, record, write_lines
 
 
@@ -88,3 +90,28 @@ def test_bad_lines_are_counted_by_reason_and_never_stop_the_report(tmp_path: Pat
 def test_a_missing_path_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match=r"nope\.json\.gz: no such file or folder"):
         log_files([tmp_path / "nope.json.gz"])
+
+
+def test_progress_goes_to_the_given_stream_rate_limited_and_ends_with_a_newline() -> None:
+    # Given a progress line with a long redraw interval
+    stream = io.StringIO()
+    progress = Progress(total_bytes=1000, stream=stream, interval=3600)
+    # When many updates arrive within the interval and then the final one
+    progress.update(10, 100)
+    progress.update(20, 200)
+    progress.update(30, 1000, final=True)
+    # Then the first is drawn, the second is skipped, the last is drawn and ends the line
+    text = stream.getvalue()
+    assert text.count("\r") == 2
+    assert "10 lines" in text
+    assert "20 lines" not in text
+    assert "100.0%" in text
+    assert text.endswith("\n")
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_lines(tmp_path / "a.jsonl", [line(record("r1", START))])
+    assert main(["report", str(path), "--json"]) == 0
+    assert capsys.readouterr().err == ""
