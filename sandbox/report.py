@@ -348,7 +348,13 @@ def _whole_document(text: bytes) -> Iterator[bytes]:
     except orjson.JSONDecodeError:
         yield from text.splitlines()
         return
-    for item in doc if isinstance(doc, list) else [doc]:
+    if isinstance(doc, dict):
+        # `aws logs get-log-events` / `filter-log-events` output: {"events": [{timestamp, message}…]}
+        events = doc.get("events", doc.get("logEvents"))
+        items = events if isinstance(events, list) else [doc]
+    else:
+        items = doc if isinstance(doc, list) else [doc]
+    for item in items:
         yield item.encode() if isinstance(item, str) else orjson.dumps(item)
 
 

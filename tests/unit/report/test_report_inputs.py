@@ -115,3 +115,14 @@ def test_no_progress_when_stderr_is_not_a_terminal(
     path = write_lines(tmp_path / "a.jsonl", [line(record("r1", START))])
     assert main(["report", str(path), "--json"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_aws_logs_cli_output_is_read_event_by_event(tmp_path: Path) -> None:
+    # Given the JSON `aws logs filter-log-events` prints (pretty, one document)
+    events = [{"timestamp": 1795694400000 + n, "message": line(record(f"r{n}", START))} for n in range(3)]
+    path = tmp_path / "filter-log-events.json"
+    path.write_text(json.dumps({"events": events, "searchedLogStreams": []}, indent=2))
+    # Then each event is one line of the log
+    document = build_report([path]).as_dict()
+    assert document["records"] == 3
+    assert document["lines"] == 3
