@@ -23,6 +23,7 @@ with the reason.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -48,13 +49,14 @@ from bedrock_watch.contract import (
 from bedrock_watch.emf import MALFORMED_METRIC, MINUTE_MS, SAMPLED_METRICS, SUMMED_METRICS, Series
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.metering import Meter, MeteredBatch, MeteringSettings
-from bedrock_watch.records import ErrorClass, InvocationRecord, parse_line
+from bedrock_watch.records import ErrorClass, InvocationRecord, Malformed, parse_line
 from sandbox.alarms import ALARM, AlarmEvaluator, ChartPoint, CompositeAlarm, MetricAlarm
 from sandbox.metrics import Dimensions, MetricKey, MetricStore, percentile_of, period_start
 from sandbox.sketch import DEFAULT_RELATIVE_ERROR, LogHistogram
 from sandbox.stack import template_alarms
 
 CHUNK_LINES: Final = 2000
+CHART_DAYS: Final = 14.0
 SCHEMA_VERSION: Final = 1
 PERCENTILES: Final = (50.0, 95.0, 99.0)
 LOG_SUFFIXES: Final = (".json", ".jsonl", ".gz", ".log", ".txt")
@@ -443,8 +445,23 @@ class Backtest:
     approximated: dict[str, str]
     skipped: dict[str, str]
     episodes: list[dict[str, Any]]
-    charts: dict[str, dict[str, list[ChartPoint]]]
     metric_alarms: dict[str, MetricAlarm]
+    evaluator: AlarmEvaluator | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def charts(self, max_days: float = CHART_DAYS) -> dict[str, list[ChartPoint]]:
+        """Each evaluated metric alarm's compared series (with threshold or band) over the data's
+        span — its last `max_days` when longer (a chart is for reading, not for archiving)."""
+        if self.evaluator is None or self.start is None or self.end is None:
+            return {}
+        start = max(self.start, self.end - timedelta(days=max_days))
+        out = {}
+        for name in self.metric_alarms:
+            series = self.evaluator.chart(name, start, self.end).get("")
+            if series is not None:
+                out[name] = series
+        return out
 
 
 def skip_reason(alarm: MetricAlarm, namespace: str) -> str | None:
@@ -517,9 +534,12 @@ def run_backtest(
     """Evaluate the alarms every minute from the first minute of data until their evaluation
     range has moved past the last one."""
     result = Backtest(
-        [a.name for a in metric] + [c.name for c in composite], approximated, skipped, [], {}, {}
+        [a.name for a in metric] + [c.name for c in composite],
+        approximated,
+        skipped,
+        [],
+        {a.name: a for a in metric},
     )
-    result.metric_alarms = {a.name: a for a in metric}
     if aggregator.first_ms is None or aggregator.last_ms is None or not (metric or composite):
         return result
     store = aggregator.metric_store()
@@ -531,12 +551,24 @@ def run_backtest(
     # CloudWatch evaluates every minute, but an alarm's datapoints (complete, epoch-aligned
     # periods) only change at its period boundaries: stepping by the periods' gcd gives the same
     # transitions at the same times with a fraction of the work.
-    step = timedelta(seconds=max(math.gcd(*(a.period for a in metric)) if metric else 60, 60))
-    at = datetime.fromtimestamp(period_start(start.timestamp(), int(step.total_seconds())), UTC) + step
-    stop = end + timedelta(seconds=tail)
-    while at <= stop:
-        evaluator.evaluate(at)
-        at += step
+    step_s = max(math.gcd(*(a.period for a in metric)) if metric else 60, 60)
+    # Where no data lies within `tail` before a step, every evaluation range is empty and no
+    # state can change: jump to the next data (long gaps or a stray timestamp years away cost
+    # nothing). Work is bounded by the minutes that have data, not by the span.
+    data = sorted(
+        {minute // 1000 for minute, _ in aggregator.minutes}
+        | {m // 1000 for m in aggregator.malformed_minutes}
+    )
+    at_s = int(period_start(start.timestamp(), step_s)) + step_s
+    while True:
+        index = bisect.bisect_left(data, at_s - tail)
+        if index == len(data):
+            break
+        if data[index] > at_s:
+            at_s = int(period_start(data[index], step_s)) + step_s
+            continue
+        evaluator.evaluate(datetime.fromtimestamp(at_s, UTC))
+        at_s += step_s
     open_episodes: dict[str, dict[str, Any]] = {}
     for change in evaluator.history:
         if change.current.value == ALARM:
@@ -552,8 +584,8 @@ def run_backtest(
             open_episodes.pop(change.alarm)["resolved_at"] = change.current.timestamp.isoformat().replace(
                 "+00:00", "Z"
             )
-    for alarm in metric:
-        result.charts[alarm.name] = evaluator.chart(alarm.name, start, end)
+    result.evaluator = evaluator
+    result.start, result.end = start, end
     return result
 
 
@@ -624,6 +656,8 @@ def settings_for(
     profile_map: str | None = None, price_overrides: str | None = None, max_applications: int = 50
 ) -> MeteringSettings:
     """Metering settings as the function would have them, from the report's option files."""
+    if max_applications < 1:
+        raise ReportError(f"--max-applications must be at least 1, got {max_applications}")
     profiles = _load_json_option(profile_map, "--profile-map")
     if not all(isinstance(v, str) for v in profiles.values()):
         raise ReportError(f"--profile-map {profile_map}: must map profile ARN -> model id strings")
@@ -673,12 +707,16 @@ def build_report(
             lines += 1
             timestamp, message = log_event(line)
             if timestamp is None:
-                # Rare: nothing on the line dates it. A valid record without a date cannot be
-                # placed in a minute; anything else is classified by the metering code as usual.
-                if type(parse_line(message, timestamp_ms=0)) is InvocationRecord:
+                # Rare: nothing on the line dates it, so it cannot be placed in a minute (nor
+                # stretch the span back to 1970). Counted here with the metering code's verdict.
+                verdict = parse_line(message, timestamp_ms=0)
+                if isinstance(verdict, Malformed):
+                    aggregator.malformed(verdict.reason, last_timestamp)
+                elif isinstance(verdict, InvocationRecord):
                     aggregator.malformed("record without a timestamp", last_timestamp)
-                    continue
-                timestamp = last_timestamp if last_timestamp is not None else 0
+                else:
+                    aggregator.counts["skipped"] += 1
+                continue
             last_timestamp = timestamp
             chunk.append({"timestamp": timestamp, "message": message})
             if len(chunk) >= CHUNK_LINES:

@@ -54,21 +54,19 @@ def _minute_charts(report: Report) -> list[str]:
 
 def _alarm_charts(report: Report, fired: Sequence[Mapping[str, Any]]) -> list[str]:
     """One chart per distinct compared series; alarms sharing it (warning/critical) share the chart."""
+    charts = report.backtest.charts()
     groups: dict[tuple[Any, ...], list[str]] = {}
-    for name, by_contributor in report.backtest.charts.items():
-        series = by_contributor.get("")
-        if series is None:
-            continue
+    for name, series in charts.items():
         groups.setdefault(tuple((p.timestamp, p.value) for p in series), []).append(name)
-    charts = []
+    out = []
     for names in groups.values():
-        first: list[ChartPoint] = report.backtest.charts[names[0]][""]
+        first: list[ChartPoint] = charts[names[0]]
         lines = [Line("value", [(p.timestamp, p.value) for p in first])]
         thresholds: list[Threshold] = []
         for name in names:
             alarm = report.backtest.metric_alarms[name]
             if alarm.threshold_metric_id:
-                points = report.backtest.charts[name][""]
+                points = charts[name]
                 lines.append(Line("band lower", [(p.timestamp, p.lower) for p in points], "#9ca3af"))
                 lines.append(Line("band upper", [(p.timestamp, p.upper) for p in points], "#6b7280"))
             elif alarm.threshold is not None:
@@ -87,8 +85,8 @@ def _alarm_charts(report: Report, fired: Sequence[Mapping[str, Any]]) -> list[st
         query = alarm.value_query
         what = query.expression or f"{query.stat}({query.metric.name if query.metric else ''})"
         title = f"{', '.join(names)} — {what} per {alarm.period // 60} min"
-        charts.append(svg_chart(title, lines, thresholds=thresholds, markers=markers, spans=spans))
-    return charts
+        out.append(svg_chart(title, lines, thresholds=thresholds, markers=markers, spans=spans))
+    return out
 
 
 def render_report_html(report: Report, document: Mapping[str, Any]) -> str:

@@ -110,3 +110,8 @@ def test_a_bad_option_file_is_an_error_naming_it(tmp_path: Path, capsys: pytest.
     bad.write_text("[1, 2]")
     assert main(["report", str(tmp_path), "--price-overrides", str(bad)]) == 2
     assert f"--price-overrides {bad}: must hold a JSON object" in capsys.readouterr().err
+
+
+def test_max_applications_below_one_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path), "--max-applications", "0"]) == 2
+    assert "--max-applications must be at least 1, got 0" in capsys.readouterr().err

@@ -126,3 +126,17 @@ def test_aws_logs_cli_output_is_read_event_by_event(tmp_path: Path) -> None:
     document = build_report([path]).as_dict()
     assert document["records"] == 3
     assert document["lines"] == 3
+
+
+def test_undated_garbage_first_and_a_stray_date_years_away_do_not_stretch_the_work(tmp_path: Path) -> None:
+    # Given garbage before any dated line, and one record dated 30 years later than the rest
+    stray = record("stray", START.replace(year=2056))
+    lines = ["garbage first", *(line(record(f"r{n}", START + timedelta(minutes=n))) for n in range(5))]
+    path = write_lines(tmp_path / "odd.jsonl", [*lines, line(stray)])
+    # When reported (the backtest steps only where data is: this returns promptly)
+    document = build_report([path]).as_dict()
+    # Then the garbage is counted without a minute, and both stretches of data are metered
+    assert document["malformed"]["reasons"] == {"not JSON": 1}
+    assert document["records"] == 6
+    assert document["span"]["first_minute"] == "2026-11-26T12:00:00Z"
+    assert document["span"]["last_minute"] == "2056-11-26T12:00:00Z"
