@@ -3,6 +3,7 @@ user would check by hand, and agreement with what the deployed metering function
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def test_per_model_and_application_figures_and_a_price_override(tmp_path: Path) 
 def test_the_demo_log_matches_what_the_metering_function_publishes_for_it() -> None:
     # Given the demo log and the metering function's own output for it (one batch, EMF)
     settings = MeteringSettings(profile_map=PROFILE_MAP)
-    events = [json.loads(line) for line in __import__("gzip").open(DEMO, "rt")]
+    with gzip.open(DEMO, "rt") as demo:
+        events = [json.loads(line) for line in demo]
     emf = Meter.from_settings(settings).meter_log_events(events, now_ms=events[-1]["timestamp"]).emf
     published: dict[str, float] = {}
     latencies: list[tuple[float, float]] = []
