@@ -1,6 +1,7 @@
 """`python -m sandbox <command>`: the stack on an embedded AWS (moto), no account needed.
 
-Commands: `drill --scenario NAME` (what `make demo` runs).
+Commands: `drill --scenario NAME` (what `make demo` runs); `report FILES…` (meter real
+invocation logs and backtest the template's alarms on them).
 """
 
 from __future__ import annotations
@@ -23,12 +24,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     drill = commands.add_parser("drill", help="run a scenario through the stack and report what it saw")
     drill.add_argument("--scenario", default="default", help="scenario name (default: %(default)s)")
+    from sandbox.report_cli import add_report_command
+
+    add_report_command(commands)
     args = parser.parse_args(argv)
 
     if args.command == "drill":
         from sandbox.drill import run
 
         run(args.scenario, sys.stdout)
+    elif args.command == "report":
+        from sandbox.report_cli import run_report
+
+        return run_report(args)
     return 0
 
 
