@@ -16,12 +16,13 @@ ASL       := $(wildcard statemachines/*.asl.json)
 SCENARIO  ?= default
 STACK     ?= bedrock-watch
 
-.PHONY: help install lint format typecheck validate lint-asl build test test-fast demo bench deploy clean
+.PHONY: help install lint format typecheck validate lint-asl build test test-fast demo report bench deploy clean
 
 help:
 	@echo "make demo     run the drill on the embedded AWS emulator (no account needed)"
 	@echo "make test     set up, lint, type-check, validate, build and run every test"
-	@echo "make bench    print the metering benchmarks"
+	@echo "make report FILES=…  meter exported invocation logs and backtest the alarms on them"
+	@echo "make bench    print the metering and report benchmarks"
 	@echo "make deploy   sam deploy (needs AWS credentials)"
 
 $(PY):
@@ -65,8 +66,13 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m sandbox drill --scenario $(SCENARIO)
 
+# FILES: invocation-log files or folders (S3 or CloudWatch Logs exports); ARGS: e.g. --html report.html
+report: $(STAMP)
+	$(PY) -m sandbox report $(FILES) $(ARGS)
+
 bench: $(STAMP)
 	$(PY) bench/metering.py
+	$(PY) bench/report.py
 
 deploy: build
 	$(BIN)/sam deploy --config-env $${ENV:-default}

@@ -1,6 +1,7 @@
 """`python -m sandbox <command>`: the stack on an embedded AWS (moto), no account needed.
 
-Commands: `drill --scenario NAME|PATH` (what `make demo` runs: a live incident drill),
+Commands: `drill --scenario NAME|PATH` (what `make demo` runs: a live incident drill);
+`report FILES…` (meter real invocation logs and backtest the template's alarms on them);
 `replay` (the metering function alone on the shipped sample logs, per-model table).
 """
 
@@ -28,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="default",
         help="a shipped scenario (sandbox/scenarios/NAME.yaml) or a path to your own (default: %(default)s)",
     )
+    from sandbox.report_cli import add_report_command
+
+    add_report_command(commands)
     commands.add_parser("replay", help="the metering function alone on the shipped sample logs")
     args = parser.parse_args(argv)
 
@@ -39,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(args.scenario, sys.stdout)
         except ScenarioError as err:
             raise SystemExit(f"scenario error: {err}") from None
+    elif args.command == "report":
+        from sandbox.report_cli import run_report
+
+        return run_report(args)
     elif args.command == "replay":
         from sandbox.replay import replay_demo
 

@@ -26,6 +26,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import tempfile
 import threading
 import traceback
@@ -163,6 +164,8 @@ def _load_module(fn: Any, code_dir: Path) -> ModuleType:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load handler module {path}")
         module = importlib.util.module_from_spec(spec)
+        # Registered like a normal import so module-level machinery (dataclasses, pickling) works.
+        sys.modules[name] = module
         spec.loader.exec_module(module)
         _MODULES[key] = module
     return _MODULES[key]
@@ -211,8 +214,6 @@ def _invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
 @contextlib.contextmanager
 def in_process_lambdas() -> Iterator[list[Invocation]]:
     """Run moto Lambda invocations in this process; yields the list of invocations made."""
-    import sys
-
     from moto.awslambda.models import LambdaFunction
 
     global _STDOUT, _STDERR  # noqa: PLW0603 - one process-wide pair while the shim is active
@@ -227,6 +228,8 @@ def in_process_lambdas() -> Iterator[list[Invocation]]:
         try:
             yield INVOCATIONS
         finally:
+            for module in _MODULES.values():
+                sys.modules.pop(module.__name__, None)
             _MODULES.clear()
             _STDOUT = _STDERR = None
 
@@ -271,9 +274,8 @@ def eventbridge_targets() -> Iterator[None]:
     original = Rule.send_to_targets
 
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
-        if self.scheduled_expression and not self.event_pattern.get_pattern():
-            # a schedule-only rule matches no bus event (moto's empty pattern would match all);
-            # the sandbox fires schedules itself (sandbox.runtime)
+        # moto matches every event against scheduled and disabled rules too; EventBridge does not.
+        if self.scheduled_expression or self.state == "DISABLED":
             return
         ours = [t for t in self.targets if parse_arn(t["Arn"]).service in _SHIMMED_SERVICES]
         theirs = [t for t in self.targets if t not in ours]

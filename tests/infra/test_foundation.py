@@ -31,28 +31,23 @@ def test_every_function_has_its_own_log_group_with_retention() -> None:
         assert named[key] == {"Ref": "LogRetentionDays"}
 
 
-def test_asl_lint_fails_on_a_state_without_next(tmp_path: Path) -> None:
-    broken = {"StartAt": "A", "States": {"A": {"Type": "Pass"}}}
-    path = tmp_path / "broken.asl.json"
-    path.write_text(json.dumps(broken))
-    result = subprocess.run(
+def _lint(tmp_path: Path, definition: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "machine.asl.json"
+    path.write_text(json.dumps(definition))
+    return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "lint_asl.py"), str(path)],
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_asl_lint_fails_on_a_state_without_next(tmp_path: Path) -> None:
+    result = _lint(tmp_path, {"StartAt": "A", "States": {"A": {"Type": "Pass"}}})
     assert result.returncode == 1, result.stdout
     assert "E3601" in result.stdout
 
 
 def test_asl_lint_accepts_a_valid_machine(tmp_path: Path) -> None:
-    good = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
-    path = tmp_path / "good.asl.json"
-    path.write_text(json.dumps(good))
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "lint_asl.py"), str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _lint(tmp_path, {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
     assert result.returncode == 0, result.stdout

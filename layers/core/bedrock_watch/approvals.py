@@ -2,7 +2,8 @@
 
 The workflow pauses on a `.waitForTaskToken` task; `request_approval` keeps the token in the
 state table (keyed by execution name, expiring with the approval timeout), signs an approve and
-a reject link for that execution and publishes them to the remediation topic. The link endpoint
+a reject link for that execution and publishes them to the remediation topic and, through the
+escalation channels (`notify_approvers`), to the people who would be paged. The link endpoint
 (`decide`) checks the signature, takes the token out of the table exactly once (a second click
 or a replayed link finds nothing) and answers Step Functions.
 
@@ -20,7 +21,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from bedrock_watch.channels import ChannelError
 from bedrock_watch.errors import BedrockWatchError
+from bedrock_watch.pages import Message
 from bedrock_watch.signing import InvalidSignature, LinkClaims, sign, verify
 
 DECISIONS = ("approve", "reject")
@@ -97,6 +100,54 @@ def request_approval(
         MessageAttributes={"kind": {"DataType": "String", "StringValue": "approval"}},
     )
     return approval
+
+
+def approval_message(
+    *,
+    request: Mapping[str, Any],
+    plan: Mapping[str, Any],
+    target: str,
+    approval: ApprovalLinks,
+    timeout_seconds: int,
+) -> Message:
+    """The approval request as an escalation-channel message (Slack, PagerDuty, JSM, SNS)."""
+    action, route = str(request.get("action", "")), str(request.get("route", ""))
+    facts = [
+        ("Action", action),
+        ("Route", route),
+        ("From", str(plan.get("previous", ""))),
+        ("To", target),
+        ("Why", str(plan.get("why", ""))),
+        ("Reason", str(request.get("reason") or "")),
+        ("Requested by", str(request.get("requestedBy") or "")),
+        ("Execution", str(request.get("executionArn") or request.get("executionName") or "")),
+    ]
+    return Message(
+        kind="page",
+        incident_id=f"approval-{request.get('executionName', '')}",
+        severity="warning",
+        tier="approvers",
+        title=f"Approval needed: {action} route {route} to {target}",
+        summary=(
+            f"A remediation waits for a person. Approve or reject within {max(1, timeout_seconds // 60)} "
+            "minute(s); without an answer it fails and the route stays as it is."
+        ),
+        facts=[(label, value) for label, value in facts if value],
+        links=[("Approve", approval.approve), ("Reject", approval.reject)],
+    )
+
+
+def notify_approvers(channels: Mapping[str, Any], message: Message) -> list[str]:
+    """Send `message` on every channel (ref -> channel); the failures as "ref: error" lines.
+
+    A failing channel never stops the others: the links also went to the remediation topic."""
+    failures = []
+    for ref, channel in channels.items():
+        try:
+            channel.send(message)
+        except ChannelError as err:
+            failures.append(f"{ref}: {type(err).__name__}: {err}")
+    return failures
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,8 +155,9 @@ class ApplicationGuard:
 
 
 @dataclass(slots=True)
-class _Batch:
-    """The state of one batch being metered."""
+class MeteredBatch:
+    """One batch metered but not yet rendered: series per (minute, model, application), the
+    batch's counts and its malformed records per minute and reason."""
 
     now_ms: int
     summary: BatchSummary = field(default_factory=BatchSummary)
@@ -200,7 +201,14 @@ class Meter:
         self, log_events: Iterable[Mapping[str, Any]], *, now_ms: int | None = None
     ) -> MeteringResult:
         """Meter decoded log events (`{"timestamp": ms, "message": str}`)."""
-        batch = _Batch(int(time.time() * 1000) if now_ms is None else now_ms)
+        return self._finish(self.collect_log_events(log_events, now_ms=now_ms))
+
+    def collect_log_events(
+        self, log_events: Iterable[Mapping[str, Any]], *, now_ms: int | None = None
+    ) -> MeteredBatch:
+        """Meter decoded log events into series without rendering EMF (the sandbox's `report`
+        folds these into its own bounded aggregates)."""
+        batch = MeteredBatch(int(time.time() * 1000) if now_ms is None else now_ms)
         summary = batch.summary
         key = self.settings.application_key
         for log_event in log_events:
@@ -218,19 +226,19 @@ class Meter:
                 batch.malformed(timestamp, parsed.reason)
             else:
                 summary.skipped += 1
-        return self._finish(batch)
+        return batch
 
     def meter_records(
         self, records: Iterable[InvocationRecord], *, now_ms: int | None = None
     ) -> MeteringResult:
         """Meter records that are already parsed (the benchmark and tests use this)."""
-        batch = _Batch(int(time.time() * 1000) if now_ms is None else now_ms)
+        batch = MeteredBatch(int(time.time() * 1000) if now_ms is None else now_ms)
         for record in records:
             batch.summary.log_events += 1
             self._add(record, batch)
         return self._finish(batch)
 
-    def _finish(self, batch: _Batch) -> MeteringResult:
+    def _finish(self, batch: MeteredBatch) -> MeteringResult:
         summary = batch.summary
         summary.malformed = sum(batch.malformed_reasons.values())
         summary.malformed_reasons = dict(batch.malformed_reasons)
@@ -242,7 +250,7 @@ class Meter:
         summary.emf_bytes = len(emf)
         return MeteringResult(emf, summary)
 
-    def _add(self, record: InvocationRecord, batch: _Batch) -> None:
+    def _add(self, record: InvocationRecord, batch: MeteredBatch) -> None:
         """Add one record to its series unless it repeats a request id already in the batch.
 
         The hot path of the function (once per record): plain tuples as keys, no work for

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.events import load_event
-from sandbox.template import load_template
 from tests.integration.remediation.conftest import failure_message
 from tests.integration.remediation.harness import Stack, seed_routes
 
@@ -146,14 +146,19 @@ def test_budget_alarm_downgrades_its_route_and_month_start_restores_it(stack: St
     assert downgrade["status"] == "SUCCEEDED", failure_message(downgrade)
     assert stack.route()["active"] == before["cheaper"]
 
-    # the schedule's own input, as the template declares it
-    schedule = load_template()["Resources"]["RemediationTriggerFunction"]["Properties"]["Events"][
-        "MonthStart"
+    # When the month ends: the template's month-start schedule fires at 00:05 UTC on the 1st
+    fired = stack.sandbox.fire_schedules(
+        datetime(2026, 11, 30, 23, 0, tzinfo=UTC), datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    )
+    assert [(spec.logical_id, when) for spec, when in fired] == [
+        ("RemediationTriggerFunction.Events.MonthStart", datetime(2026, 12, 1, 0, 5, tzinfo=UTC))
     ]
-    started = stack.invoke("RemediationTriggerFunction", json.loads(schedule["Properties"]["Input"]))[
-        "started"
+    # Then only the downgraded route is restored; summarise (on its primary) gets no execution
+    started = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)
+    assert [json.loads(stack.wait(e["executionArn"])["input"])["route"] for e in started["executions"]] == [
+        "chat",
+        "chat",
     ]
-    assert len(started) == 1  # only the downgraded route; summarise is left alone
     restore = executions(stack, 2)[0]
     assert restore["status"] == "SUCCEEDED", failure_message(restore)
     assert stack.route()["active"] == before["primary"]

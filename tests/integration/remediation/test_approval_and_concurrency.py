@@ -127,3 +127,28 @@ def test_a_concurrent_change_of_the_route_fails_cleanly_and_keeps_the_other_writ
     assert desc["error"] == "VersionConflict"
     assert stack.route() == edited
     assert stack.lock() is None
+
+
+def test_approvers_get_the_links_through_the_escalation_channels(stack: Stack) -> None:
+    # Given someone on the devops tier subscribed to the escalation topic (ApprovalChannels default)
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName="devops-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stack.client("sns").subscribe(TopicArn=stack.sandbox.arn("EscalationTopic"), Protocol="sqs", Endpoint=arn)
+
+    # When a failover that requires approval starts
+    arn_execution = stack.start(APPROVAL_INPUT, name="approval-via-channels")
+    request = stack.approval_request()
+
+    # Then the same signed links reach the escalation topic, tagged for the devops tier
+    # (published right after the remediation topic, by the same invocation: wait for it)
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=10)
+    [note] = [json.loads(m["Body"]) for m in received["Messages"]]
+    assert note["Subject"].startswith("Approval needed: failover route chat")
+    assert request["approve"] in note["Message"]
+    assert request["reject"] in note["Message"]
+    assert json.loads(note["MessageAttributes"]["tier"]["Value"]) == ["approvers"]
+    assert note["MessageAttributes"]["target"]["Value"] == "devops"
+    # and the Slack reference, not configured in the channel secret, is reported, not fatal
+    stack.click(request["reject"])
+    assert stack.wait(arn_execution)["error"] == "ApprovalRejected"

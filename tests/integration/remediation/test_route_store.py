@@ -13,7 +13,7 @@ from tests.integration.remediation.harness import Stack, seed_routes
 
 def store(stack: Stack, ssm: Any = None) -> RouteStore:
     return RouteStore(
-        stack.route_prefix, stack.physical["RemediationStateTable"], ssm=ssm or stack.client("ssm")
+        stack.route_prefix, stack.physical("RemediationStateTable"), ssm=ssm or stack.client("ssm")
     )
 
 

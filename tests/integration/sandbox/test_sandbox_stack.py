@@ -35,7 +35,6 @@ def test_every_resource_of_the_template_is_created_or_reported_with_a_reason(sta
     declared = resources()
     reported = {u.logical_id for u in stack.unsupported}
     for logical_id, spec in declared.items():
-        # custom resources (Custom::*) are created by invoking their service token's function
         if spec["Type"] in SUPPORTED_TYPES or spec["Type"].startswith("Custom::"):
             assert logical_id in stack.resources or logical_id in stack.omitted, (
                 f"{logical_id} ({spec['Type']}) was neither created nor omitted by its Condition: "

@@ -1,0 +1,78 @@
+"""The `report` subcommand's arguments and output (kept here so sandbox/__main__.py only registers it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from sandbox.report import Report, ReportError, build_report, render_text, settings_for
+
+
+def add_report_command(commands: Any) -> None:
+    """Register `report` on the `python -m sandbox` subparsers."""
+    report = commands.add_parser(
+        "report",
+        help="meter invocation-log files (S3 or CloudWatch Logs exports) and backtest the alarms",
+        description="Meter Bedrock invocation logs exported from S3 or CloudWatch Logs (JSON lines, gzip "
+        "or not, folders searched recursively) with the deployed metering code, and backtest the "
+        "template's alarms on them.",
+    )
+    report.add_argument(
+        "files", nargs="+", metavar="FILE", help="log files or folders (e.g. an S3 AWSLogs/ export)"
+    )
+    report.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    report.add_argument("--html", metavar="PATH", help="also write a self-contained HTML report with charts")
+    report.add_argument(
+        "--profile-map", metavar="FILE", help="JSON object: application inference profile ARN -> model id"
+    )
+    report.add_argument(
+        "--price-overrides", metavar="FILE", help="JSON object of price overrides (as PriceOverrides)"
+    )
+    report.add_argument(
+        "--max-applications",
+        type=int,
+        default=50,
+        help="distinct applications before `other` (default: %(default)s)",
+    )
+    report.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+
+
+def run_report(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    """Run `report` with parsed arguments; 2 with a message on stderr when the input is unusable."""
+    # The report lists unresolved profiles itself; the resolver's per-profile warning is noise here.
+    logging.getLogger("bedrock_watch.profiles").setLevel(logging.ERROR)
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        settings = settings_for(args.profile_map, args.price_overrides, args.max_applications)
+        progress = None if args.quiet or not err.isatty() else err
+        report = build_report(args.files, settings, progress=progress)
+    except ReportError as exc:
+        err.write(f"report: {exc}\n")
+        return 2
+    document = report.as_dict()
+    try:
+        _write(args, report, document, out)
+    except BrokenPipeError:  # `report … | head`: the reader has all it wanted
+        return 0
+    return 0
+
+
+def _write(args: argparse.Namespace, report: Report, document: dict[str, Any], out: IO[str]) -> None:
+    if args.json:
+        out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        out.write(render_text(document))
+        rate = report.lines / report.seconds if report.seconds else 0.0
+        out.write(f"\n{report.lines:,} lines in {report.seconds:.1f} s ({rate:,.0f} lines/s)\n")
+    if args.html:
+        from sandbox.report_html import render_report_html
+
+        Path(args.html).write_text(render_report_html(report, document))
+        if not args.json:
+            out.write(f"HTML report written to {args.html}\n")
