@@ -1,14 +1,13 @@
 """The drill's outputs: the summary tables it prints, timeline.json and report.html.
 
-The HTML report is one self-contained file (inline SVG, no scripts, nothing fetched): for every
-alarm that went to ALARM, its compared series per period with the threshold line, the periods
-in alarm shaded, and the drill's events (pages, acknowledgements, route changes) marked as
-vertical lines; then the timeline and the tables.
+The HTML report is one self-contained file built with sandbox.html (shared with `report`): for
+every alarm that went to ALARM, its compared series per period with the threshold line, the
+time in ALARM shaded, and the drill's events (pages, acknowledgements, resolution, route
+changes) marked as vertical lines; then the timeline and the tables.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,7 +17,7 @@ from sandbox.metrics import MetricKey, MetricStore
 
 if TYPE_CHECKING:
     from sandbox.alarms import ChartPoint
-    from sandbox.drill import DrillResult, Entry
+    from sandbox.drill import DrillResult
     from sandbox.runtime import Sandbox
 
 
@@ -161,103 +160,119 @@ def write_outputs(result: DrillResult, sb: Sandbox, out: TextIO) -> None:
 
 
 def charts_for(result: DrillResult, sb: Sandbox) -> dict[str, list[ChartPoint]]:
-    """One chart per alarm that went to ALARM (its first contributor)."""
-    names = []
+    """The compared series of every alarm that went to ALARM (its first contributor)."""
+    names: list[str] = []
     for e in result.timeline:
-        name = e.data.get("alarm")
+        name = str(e.data.get("alarm", ""))
         if e.kind == "alarm" and e.data.get("state") == "ALARM" and name not in names:
             names.append(name)
-    charts = {}
-    start = datetime.fromisoformat(result.timeline[0].at) if result.timeline else sb.clock.start
-    start = sb.clock.start
+    charts: dict[str, list[ChartPoint]] = {}
     for name in names:
         if name in sb.evaluator.metric_alarms:
-            series = sb.evaluator.chart(name, start, sb.clock.now())
+            series = sb.evaluator.chart(name, sb.clock.start, sb.clock.now())
             if series:
-                charts[str(name)] = next(iter(series.values()))
+                charts[name] = next(iter(series.values()))
     return charts
 
 
-_MARK = {"page": "#d9480f", "ack": "#2b8a3e", "route": "#1971c2", "resolved": "#5c940d"}
+# Timeline kinds drawn as vertical markers on an alarm's chart
+_MARKED = {"page": "paged", "ack": "acknowledged", "resolved": "resolved", "route": ""}
 
 
-def _svg(
-    name: str, points: Sequence[ChartPoint], events: Sequence[Entry], start: datetime, end: datetime
-) -> str:
-    width, height, pad = 760, 180, 40
-    span = max(1.0, (end - start).total_seconds())
-    values = [p.value for p in points if p.value is not None] + [
-        v for p in points for v in (p.upper, p.lower) if v is not None
+def _chart(name: str, points: Sequence[ChartPoint], result: DrillResult) -> str:
+    from sandbox.html import Line, Marker, Span, Threshold, svg_chart
+
+    when = datetime.fromisoformat
+    own = [e for e in result.timeline if e.data.get("alarm") == name]
+    markers = [
+        Marker(
+            when(e.at), f"{_MARKED[e.kind]} {e.data.get('tier', '')}".strip() if _MARKED[e.kind] else e.title
+        )
+        for e in result.timeline
+        if e.kind in _MARKED and (e in own or e.kind == "route")
     ]
-    top = max(values or [1.0]) * 1.15 or 1.0
-
-    def x(t: datetime) -> float:
-        return pad + (width - 2 * pad) * (t - start).total_seconds() / span
-
-    def y(v: float) -> float:
-        return height - pad / 2 - (height - pad) * v / top
-
-    parts = [f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
-    parts.append(
-        f'<rect x="{pad}" y="{pad / 2}" width="{width - 2 * pad}" height="{height - pad}" '
-        'fill="#fafafa" stroke="#ccc"/>'
-    )
-    for e in events:
-        if e.kind in _MARK and (e.data.get("alarm") in {None, name} or e.kind == "route"):
-            ex = x(datetime.fromisoformat(e.at))
-            parts.append(
-                f'<line x1="{ex:.1f}" x2="{ex:.1f}" y1="{pad / 2}" y2="{height - pad / 2}" '
-                f'stroke="{_MARK[e.kind]}" '
-                f'stroke-dasharray="3,2"><title>{html.escape(e.title)}</title></line>'
-            )
-    thresholds = [(p.timestamp, p.upper if p.upper is not None else p.lower) for p in points]
-    line = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in thresholds if v is not None)
-    if line:
-        parts.append(f'<polyline points="{line}" fill="none" stroke="#e03131" stroke-width="1.5"/>')
-    series = " ".join(f"{x(p.timestamp):.1f},{y(p.value):.1f}" for p in points if p.value is not None)
-    if series:
-        parts.append(f'<polyline points="{series}" fill="none" stroke="#364fc7" stroke-width="2"/>')
-    parts.append(f'<text x="{pad}" y="12" font-size="11">max {top / 1.15:,.4g}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    spans: list[Span] = []
+    for e in own:
+        if e.kind == "alarm" and e.data.get("state") == "ALARM":
+            spans.append(Span(when(e.at), None, "in ALARM"))
+        elif e.kind == "alarm" and spans and spans[-1].end is None:
+            spans[-1] = Span(spans[-1].start, when(e.at), "in ALARM")
+    lines = [Line("value", [(p.timestamp, p.value) for p in points])]
+    thresholds: list[Threshold] = []
+    if any(p.lower is not None and p.upper is not None for p in points):  # anomaly band
+        lines.append(Line("band lower", [(p.timestamp, p.lower) for p in points], "#9ca3af"))
+        lines.append(Line("band upper", [(p.timestamp, p.upper) for p in points], "#6b7280"))
+    else:
+        value = next((p.upper if p.upper is not None else p.lower for p in points), None)
+        if value is not None:
+            thresholds.append(Threshold("threshold", value))
+    return svg_chart(name, lines, thresholds=thresholds, markers=markers, spans=spans)
 
 
 def render_html(result: DrillResult, charts: dict[str, list[ChartPoint]]) -> str:
+    """The drill's report page (sandbox.html, shared with `report`)."""
+    from sandbox.html import page, section
+    from sandbox.html import table as html_table
+
     sc = result.scenario
-    start = datetime.fromisoformat(result.timeline[0].at) if result.timeline else datetime.now()
-    end = datetime.fromisoformat(result.timeline[-1].at) if result.timeline else start
-    if charts:
-        first = next(iter(charts.values()))
-        start = min(start, first[0].timestamp)
-        end = max(end, first[-1].timestamp)
-    esc = html.escape
-    body = [
-        f"<h1>bedrock-watch drill: {esc(sc.name)}</h1><p>{esc(sc.description)}</p>",
-        f"<p>{sc.duration_minutes} simulated minutes at {sc.scale:g}x; "
-        f"{result.wall_seconds:.0f} s wall time. "
-        "Blue: the alarm's compared value per period; red: its threshold; dashed lines: pages (orange), "
-        "acknowledgements (green), route changes (blue), resolutions (olive).</p>",
+    timeline = html_table(
+        ("minute", "time", "what", "event", "detail"),
+        [(f"{e.minute:.0f}", e.at[11:16], e.kind, e.title, e.detail) for e in result.timeline],
+    )
+    models = html_table(
+        (
+            "model",
+            "requests",
+            "errors",
+            "throttles",
+            "input tokens",
+            "output tokens",
+            "cost USD",
+            "p50 ms",
+            "p95 ms",
+        ),
+        [
+            (
+                r["model"],
+                f"{r['requests']:,.0f}",
+                f"{r['errors']:,.0f}",
+                f"{r['throttles']:,.0f}",
+                f"{r['input_tokens']:,.0f}",
+                f"{r['output_tokens']:,.0f}",
+                f"{r['cost_usd']:,.2f}",
+                _ms(r["p50_ms"]),
+                _ms(r["p95_ms"]),
+            )
+            for r in result.models
+        ],
+    )
+    incidents = html_table(
+        ("alarm", "severity", "opened", "tiers paged", "acknowledged by", "status"),
+        [
+            (
+                str(i["alarmName"]),
+                i.get("severity"),
+                _clock(i.get("openedAtSimulated")),
+                " > ".join(str(p["tier"]) for p in i.get("pagedTiers", [])) or None,
+                i.get("acknowledgedBy"),
+                i.get("status"),
+            )
+            for i in result.incidents
+        ],
+    )
+    sections = [
+        section(
+            "Alarms that fired",
+            "<p>Each alarm's compared value per period, its threshold (dashed), the time it spent in "
+            "ALARM (shaded) and what happened: pages, acknowledgements, resolution, route changes.</p>",
+            *(_chart(name, points, result) for name, points in charts.items()),
+        ),
+        section("Timeline", timeline),
+        section("Per model (the meter's metrics)", models),
+        section("Incidents", incidents),
     ]
-    for name, points in charts.items():
-        body.append(f"<h3>{esc(name)}</h3>{_svg(name, points, result.timeline, start, end)}")
-    body.append(
-        "<h2>Timeline</h2><table><tr><th>min</th><th>time</th><th>what</th><th>event</th><th>detail</th></tr>"
+    subtitle = (
+        f"{sc.description} {sc.duration_minutes} simulated minutes at {sc.scale:g}x; "
+        f"{result.wall_seconds:.0f} s wall time."
     )
-    for e in result.timeline:
-        body.append(
-            f"<tr><td>{e.minute:.0f}</td><td>{esc(e.at[11:16])}</td><td>{esc(e.kind)}</td>"
-            f"<td>{esc(e.title)}</td><td><pre>{esc(e.detail)}</pre></td></tr>"
-        )
-    body.append("</table><h2>Per model</h2><pre>" + esc(model_table(result.models)) + "</pre>")
-    if result.incidents:
-        body.append("<h2>Incidents</h2><pre>" + esc(incident_table(result)) + "</pre>")
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}"
-        "td,th{border-bottom:1px solid #eee;padding:2px 6px;vertical-align:top;text-align:left;"
-        "font-size:13px}"
-        "pre{margin:0;white-space:pre-wrap}"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>drill {esc(sc.name)}</title>"
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-    )
+    return page(f"bedrock-watch drill: {sc.name}", sections, subtitle=subtitle)
