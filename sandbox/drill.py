@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import sys
@@ -260,7 +261,7 @@ class Drill:
         self.pending_acks: list[tuple[datetime, Acknowledge, dict[str, Any]]] = []
         self.acks_done: set[tuple[int, str]] = set()
         self.executions_seen: set[str] = set()
-        self.recorded = 0
+        self.sns_pages: list[str] = []  # page texts received and not yet shown
         self.spend = 0.0
 
     # ------------------------------------------------------------------ setup
@@ -270,6 +271,9 @@ class Drill:
         from sandbox.recorder import Recorder
         from sandbox.runtime import running
 
+        # moto's Step Functions engine logs every state failure as ERROR, even one a Catch handles
+        # (a tier's ack timeout is the normal way escalation moves on); the timeline reports outcomes
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         # the emulated account's region, for clients the handlers and the route client create
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         # Default start: the whole hour two to three hours ago. Handlers that read the wall clock
@@ -452,9 +456,8 @@ class Drill:
         return out
 
     def _watch_incidents(self, now: datetime) -> None:
-        messages = self._messages()
-        pages = [m for m in messages if m.get("TopicArn") == self.stack.physical_id("EscalationTopic")]
-        self._notifications = [m for m in messages if m not in pages]
+        topic = self.stack.physical_id("EscalationTopic")
+        self.sns_pages += [str(m.get("Message", "")) for m in self._messages() if m.get("TopicArn") == topic]
         table = self.stack.client("dynamodb")
         from boto3.dynamodb.types import TypeDeserializer
 
@@ -473,7 +476,7 @@ class Drill:
             seen = self.incident_marks.get(incident_id, 0)
             alarm = _short(str(item["alarmName"]), self.stack.stack_name)
             for entry in list(item.get("timeline", []))[seen:]:
-                self._incident_entry(now, item, alarm, entry, pages)
+                self._incident_entry(now, item, alarm, entry)
             self.incident_marks[incident_id] = len(item.get("timeline", []))
 
     def _incident_entry(
@@ -482,7 +485,6 @@ class Drill:
         item: dict[str, Any],
         alarm: str,
         entry: dict[str, Any],
-        pages: list[dict[str, Any]],
     ) -> None:
         event, detail = str(entry.get("event")), str(entry.get("detail", ""))
         severity = str(item.get("severity"))
@@ -497,16 +499,9 @@ class Drill:
         elif event in {"paged", "final"}:
             paged = list(item.get("pagedTiers", []))
             tier = str(paged[-1]["tier"]) if paged else "?"
-            text = next(
-                (
-                    str(p.get("Message", ""))
-                    for p in pages
-                    if item["alarmName"] in str(p.get("Message", ""))
-                    or item["incidentId"] in str(p.get("Message", ""))
-                ),
-                "",
-            )
-            channels = self._deliveries_since()
+            text = self._claim_page(item)
+            delivered = paged[-1].get("delivered") if paged else None
+            channels = ", ".join(map(str, delivered)) if isinstance(delivered, list) else str(delivered or "")
             self.timeline.add(
                 now,
                 "page",
@@ -543,11 +538,15 @@ class Drill:
         else:
             self.timeline.add(now, "incident", f"{alarm}: {event}", detail, incident=item["incidentId"])
 
-    def _deliveries_since(self) -> str:
-        requests = self.recorder.requests()
-        fresh = requests[self.recorded :]
-        self.recorded = len(requests)
-        return ", ".join(sorted({r.path.strip("/") for r in fresh}))
+    def _claim_page(self, item: dict[str, Any]) -> str:
+        """The text of the SNS page for this incident (its ack link names the incident; a final
+        notice names the alarm), each message once."""
+        for key in (str(item["incidentId"]), f"{item['alarmName']} "):
+            for index, message in enumerate(self.sns_pages):
+                if key in message:
+                    del self.sns_pages[index]
+                    return message
+        return ""
 
     def _schedule_acks(self, now: datetime, item: dict[str, Any], tier: str, text: str) -> None:
         for index, ack in enumerate(self.scenario.acknowledgements):
@@ -699,7 +698,7 @@ class Drill:
             wall,
             OUT / f"drill-{self.scenario.name}",
         )
-        write_outputs(result, self.sb, self.out)
+        write_outputs(result, self.sb, self.out, [r.path for r in self.recorder.requests()])
         return result
 
 

@@ -72,6 +72,21 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def model_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One row of the per-model table, formatted (text and HTML tables alike)."""
+    return (
+        row["model"],
+        f"{row['requests']:,.0f}",
+        f"{row['errors']:,.0f}",
+        f"{row['throttles']:,.0f}",
+        f"{row['input_tokens']:,.0f}",
+        f"{row['output_tokens']:,.0f}",
+        f"{row['cost_usd']:,.2f}",
+        _ms(row["p50_ms"]),
+        _ms(row["p95_ms"]),
+    )
+
+
 def model_table(rows: Sequence[dict[str, Any]]) -> str:
     header = (
         "model",
@@ -84,20 +99,7 @@ def model_table(rows: Sequence[dict[str, Any]]) -> str:
         "p50 ms",
         "p95 ms",
     )
-    body = [
-        (
-            r["model"],
-            f"{r['requests']:,.0f}",
-            f"{r['errors']:,.0f}",
-            f"{r['throttles']:,.0f}",
-            f"{r['input_tokens']:,.0f}",
-            f"{r['output_tokens']:,.0f}",
-            f"{r['cost_usd']:,.2f}",
-            _ms(r["p50_ms"]),
-            _ms(r["p95_ms"]),
-        )
-        for r in rows
-    ]
+    body = [model_cells(r) for r in rows]
     return table(header, body)
 
 
@@ -125,7 +127,7 @@ def incident_table(result: DrillResult) -> str:
     return table(header, body)
 
 
-def write_outputs(result: DrillResult, sb: Sandbox, out: TextIO) -> None:
+def write_outputs(result: DrillResult, sb: Sandbox, out: TextIO, vendor_paths: Sequence[str] = ()) -> None:
     """Print the summary, write timeline.json and report.html, print their paths."""
     from sandbox.drill import timeline_json
 
@@ -150,6 +152,16 @@ def write_outputs(result: DrillResult, sb: Sandbox, out: TextIO) -> None:
         f"{counts.get('route', 0)} route changes, {counts.get('resolved', 0)} incidents resolved; "
         f"{result.wall_seconds:.0f} s wall time\n"
     )
+    vendors: dict[str, int] = {}
+    for request in vendor_paths:
+        vendor = request.strip("/").split("/", 1)[0]
+        vendors[vendor] = vendors.get(vendor, 0) + 1
+    if vendors:
+        out.write(
+            "vendor requests received by the local recorder: "
+            + ", ".join(f"{v} {n}" for v, n in sorted(vendors.items()))
+            + "\n"
+        )
     result.out_dir.mkdir(parents=True, exist_ok=True)
     charts = charts_for(result, sb)
     (result.out_dir / "timeline.json").write_text(
@@ -231,20 +243,7 @@ def render_html(result: DrillResult, charts: dict[str, list[ChartPoint]]) -> str
             "p50 ms",
             "p95 ms",
         ),
-        [
-            (
-                r["model"],
-                f"{r['requests']:,.0f}",
-                f"{r['errors']:,.0f}",
-                f"{r['throttles']:,.0f}",
-                f"{r['input_tokens']:,.0f}",
-                f"{r['output_tokens']:,.0f}",
-                f"{r['cost_usd']:,.2f}",
-                _ms(r["p50_ms"]),
-                _ms(r["p95_ms"]),
-            )
-            for r in result.models
-        ],
+        [model_cells(r) for r in result.models],
     )
     incidents = html_table(
         ("alarm", "severity", "opened", "tiers paged", "acknowledged by", "status"),
