@@ -37,7 +37,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandbox.intrinsics import REGION
-from sandbox.scenario import Acknowledge, Application, Scenario, load
+from sandbox.scenario import Acknowledge, Application, Scenario, ScenarioError, load
 from sandbox.template import ROOT
 from sandbox.traffic import (
     ANTHROPIC_OPERATIONS,
@@ -282,6 +282,11 @@ class Drill:
         start = self.scenario.start or (datetime.now(UTC) - timedelta(hours=2)).replace(
             minute=0, second=0, microsecond=0
         )
+        if start + timedelta(minutes=self.scenario.duration_minutes) > datetime.now(UTC):
+            raise ScenarioError(
+                f"start: {start.isoformat()} + duration_minutes would end after now; the budget "
+                "guard reads month-to-date spend up to the wall clock, so a drill must lie in the past"
+            )
         with (
             Recorder() as recorder,
             fake_converse() as bedrock,

@@ -163,3 +163,27 @@ def test_the_readme_excerpt_shows_lines_the_drill_prints(drill: tuple[DrillResul
     printed = {(e.kind.upper(), re.sub(r"-\d{8}-v\d+:\d+", "", e.title)) for e in result.timeline}
     for kind, title in shown:
         assert (kind, title) in printed, f"README shows {kind} {title!r}, which the drill no longer prints"
+
+
+def test_the_storm_drill_is_acknowledged_from_the_console_and_fails_over_and_back() -> None:
+    # Given the short scenario whose devops engineer acknowledges from the console
+    storm = load("storm")
+    (ack,) = storm.acknowledgements
+    result = run("storm", io.StringIO())
+    throttle_alarm = f"bedrock-watch-model-throttle-rate-critical-{storm.routes['chat'].primary}"
+    # Then the first tier's page is acknowledged through the ack function's console input
+    page = first(result, "page", alarm=throttle_alarm, tier="devops")
+    acked = first(result, "ack", alarm=throttle_alarm)
+    assert ack.via == "console"
+    assert "via console" in acked.title
+    assert acked.data["by"] == ack.by
+    assert acked.minute >= page.minute
+    assert not [
+        e for e in result.of("page") if e.data.get("alarm") == throttle_alarm and e.data["tier"] != "devops"
+    ]
+    # and the route went to its fallback and back to its primary
+    chat = storm.routes["chat"]
+    assert [(e.data["action"], e.data["model"]) for e in result.of("route")] == [
+        ("failover", chat.fallbacks[0]),
+        ("failback", chat.primary),
+    ]
