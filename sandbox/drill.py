@@ -388,8 +388,23 @@ class Drill:
             while (left := deadline - time.monotonic()) > 0:
                 time.sleep(min(left, 0.1))
                 self._observe_async()
+        self._settle()
         self._observe()
         return self._finish(time.monotonic() - started)
+
+    def _settle(self, timeout: float = 15.0) -> None:
+        """Let remediations already under way finish (escalations wait for people: they stop)."""
+        if "RemediationStateMachine" not in self.stack.resources:
+            return
+        sfn = self.stack.client("stepfunctions")
+        arn = self.stack.arn("RemediationStateMachine")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+            if not running:
+                return
+            time.sleep(0.2)
+            self._observe_async()
 
     def _announce(self) -> None:
         sc, stack = self.scenario, self.stack
@@ -652,11 +667,10 @@ class Drill:
             desc = sfn.describe_execution(executionArn=execution["executionArn"])
             output = json.loads(desc.get("output") or "{}") if desc.get("output") else {}
             request = json.loads(desc.get("input") or "{}")
-            message = output.get("message")
-            if isinstance(message, str) and message.startswith("{"):
-                message = json.loads(message)
-            summary = message.get("summary") if isinstance(message, dict) else None
-            outcome = (message.get("outcome") if isinstance(message, dict) else None) or desc["status"]
+            # the workflow ends with its whole state; Record's summary holds the outcome and text
+            finished = (output.get("summary") or {}).get("event") or {}
+            summary = finished.get("summary")
+            outcome = finished.get("outcome") or output.get("outcome") or desc["status"]
             action = request.get("action", "?")
             self.timeline.add(
                 now,

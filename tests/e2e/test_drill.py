@@ -95,6 +95,11 @@ def test_the_route_fails_back_after_the_cool_down_then_the_budget_downgrades_it(
     assert failback.minute > ok.minute
     assert "returned to OK" in failback.detail
     assert result.routes["chat"]["active"] == CHAT.cheaper
+    # and each remediation workflow reported its outcome
+    outcomes = [
+        (e.data["action"], e.data["outcome"]) for e in result.of("remediation") if e.data["route"] == "chat"
+    ]
+    assert outcomes == [("failover", "applied"), ("failback", "applied"), ("downgrade", "applied")]
 
 
 def test_the_spend_surge_crosses_the_75_then_the_90_percent_budget_lines(
