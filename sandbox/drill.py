@@ -96,7 +96,6 @@ class DrillResult:
     routes: dict[str, dict[str, Any]]
     wall_seconds: float
     out_dir: Path
-    charts: dict[str, Any] = field(default_factory=dict)
 
     def of(self, kind: str) -> list[Entry]:
         return [e for e in self.timeline if e.kind == kind]
@@ -120,6 +119,14 @@ class Timeline:
 
 def _short(alarm: str, stack: str) -> str:
     return alarm.removeprefix(f"{stack}-")
+
+
+def _relative(path: str) -> str:
+    """`path` relative to the repository when it lies inside it (shorter to read)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return path
 
 
 def _excerpt(text: str, lines: int = 4, width: int = 100) -> str:
@@ -351,7 +358,8 @@ class Drill:
         ):
             arn = self.stack.arn(machine)
             for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-                with contextlib.suppress(Exception):
+                # it may have ended between the listing and the stop
+                with contextlib.suppress(sfn.exceptions.ClientError):
                     sfn.stop_execution(executionArn=execution["executionArn"], cause="drill ended")
 
     # ------------------------------------------------------------------ the loop
@@ -409,12 +417,13 @@ class Drill:
     def _announce(self) -> None:
         sc, stack = self.scenario, self.stack
         self.out.write(
-            f"bedrock-watch drill: scenario {sc.name!r} ({sc.source})\n"
+            f"bedrock-watch drill: scenario {sc.name!r} ({_relative(sc.source)})\n"
             f"{sc.description}\n"
             f"stack {stack.stack_name}: {len(stack.resources)} resources created in moto from template.yaml, "
             f"{len(stack.metric_alarms) + len(stack.composite_alarms)} alarms; "
             f"{len(stack.unsupported)} not created, {len(stack.emulated)} emulated\n"
-            f"{sc.duration_minutes} simulated minutes at {sc.scale:g}x "
+            + "".join(f"  not created: {u.logical_id} ({u.type}): {u.reason}\n" for u in stack.unsupported)
+            + f"{sc.duration_minutes} simulated minutes at {sc.scale:g}x "
             f"(about {sc.duration_minutes * 60 / sc.scale:.0f} s); tier delays and waits scaled alike\n\n"
         )
 
