@@ -257,9 +257,7 @@ class Stack:
         self.template, leftover = expand_template(raw, self.parameters, hook)
         self.resources: dict[str, Resource] = {}
         self.unsupported: list[Unsupported] = [
-            Unsupported(
-                key, "Fn::ForEach", f"{section} loop not expanded: sandbox.cfn_expand is not available"
-            )
+            Unsupported(key, "Fn::ForEach", f"{section} loop not expanded by the Fn::ForEach hook")
             for section, key in leftover
         ]
         self.emulated: list[Emulated] = []
