@@ -510,6 +510,25 @@ class Stack:
             raise StackError(f"schedule {spec.name}: target service {service} is not emulated")
 
 
+def template_subset(template: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """`template` with only the resources whose logical id starts with one of `prefixes`, plus
+    every resource they (or Globals) refer to, transitively, and no Outputs.
+
+    What a test of one area deploys: names, code, environment and ASL still come from the
+    template, without the time the rest of the stack would take to create.
+    """
+    resources: Mapping[str, Any] = template["Resources"]
+    chosen = {k for k in resources if k.startswith(prefixes)} | (
+        references(template.get("Globals") or {}) & set(resources)
+    )
+    frontier = set(chosen)
+    while frontier:
+        referred = set().union(*(references(resources[k]) for k in frontier)) & set(resources)
+        frontier = referred - chosen
+        chosen |= frontier
+    return {**template, "Resources": {k: v for k, v in resources.items() if k in chosen}, "Outputs": {}}
+
+
 def template_alarms(
     template: Mapping[str, Any] | None = None,
     *,
