@@ -10,10 +10,9 @@ stack name filled in. Two steps, both generic:
   `&{Identifier}` (the item without non-alphanumeric characters) substituted in keys and
   strings, and `{"Ref": Identifier}` replaced by the item. Collections are literal lists or a
   Ref to a CommaDelimitedList parameter. Everything else is left as written.
-- `resolve(value, context)`: evaluates Ref, Fn::Sub, Fn::Join, Fn::Split, Fn::Select, Fn::If,
-  Fn::Equals/Not/And/Or, Condition, Fn::FindInMap, Fn::Length, Fn::ToJsonString and Fn::GetAtt.
-  Values only known after deployment are stand-ins: a resource's Ref is its logical id, a
-  GetAtt is "<LogicalId>.<Attribute>".
+- `stand_ins(parameters, resources)`: the sandbox's intrinsic resolver (`sandbox.intrinsics`,
+  the one implementation of Ref, Fn::Sub, Fn::If, ...) with stand-ins for values only known
+  after deployment: a resource's Ref is its logical id, a GetAtt is "<LogicalId>.<Attribute>".
 
 `render(overrides)` does both with the parameters' defaults (and overrides) and pseudo parameters
 of a stack called `bedrock-watch` in us-east-1.
@@ -22,21 +21,16 @@ of a stack called `bedrock-watch` in us-east-1.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
+from sandbox.intrinsics import ACCOUNT_ID, FOREACH_PREFIX, REGION, Resolver, resolve_parameters
+from sandbox.intrinsics import IntrinsicError as TemplateError
 from sandbox.template import load_template
 
-FOREACH_PREFIX: Final = "Fn::ForEach::"
-NO_VALUE: Final = object()
-_SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
-
-
-class TemplateError(ValueError):
-    """The template uses an intrinsic in a way CloudFormation would reject."""
+STACK_NAME: Final = "bedrock-watch"
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -45,22 +39,17 @@ class TemplateError(ValueError):
 def parameter_values(
     template: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Each parameter's value (Default unless overridden); CommaDelimitedList values as lists."""
-    overrides = overrides or {}
-    values: dict[str, Any] = {}
-    for name, spec in template.get("Parameters", {}).items():
-        if name not in overrides and "Default" not in spec:
-            raise TemplateError(f"parameter {name} has no Default and no override")
-        raw = overrides.get(name, spec.get("Default"))
-        if spec.get("Type") == "CommaDelimitedList" and not isinstance(raw, list):
-            raw = [item.strip() for item in str(raw).split(",")]
-        elif not isinstance(raw, list):
-            raw = str(raw)  # CloudFormation hands every scalar parameter over as a string
-        values[name] = raw
-    unknown = set(overrides) - set(values)
-    if unknown:
-        raise TemplateError(f"unknown parameters: {sorted(unknown)}")
-    return values
+    """Each parameter's value (Default unless overridden); list types as lists, scalars as strings.
+
+    CloudFormation hands every scalar parameter to intrinsics as a string, so a Number
+    parameter's Ref renders as "5", not 5.
+    """
+    given = dict(overrides or {})
+    specs = template.get("Parameters") or {}
+    return {
+        name: value if isinstance(value, list) else str(given.get(name, specs[name].get("Default")))
+        for name, value in resolve_parameters(template, given).items()
+    }
 
 
 # ---------------------------------------------------------------------------- Fn::ForEach
@@ -127,122 +116,28 @@ def expand_foreach(
 # ---------------------------------------------------------------------------- intrinsics
 
 
-@dataclass
-class Context:
-    """What intrinsic functions resolve against."""
+def stand_ins(
+    parameters: Mapping[str, Any],
+    resources: frozenset[str] = frozenset(),
+    mappings: Mapping[str, Any] | None = None,
+    conditions: Mapping[str, Any] | None = None,
+) -> Resolver:
+    """The sandbox's intrinsic resolver, answering for `resources` with deploy-time stand-ins.
 
-    parameters: Mapping[str, Any]
-    resources: frozenset[str] = frozenset()
-    mappings: Mapping[str, Any] = field(default_factory=dict)
-    condition_specs: Mapping[str, Any] = field(default_factory=dict)
-    pseudo: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "AWS::StackName": "bedrock-watch",
-            "AWS::Region": "us-east-1",
-            "AWS::AccountId": "123456789012",
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/bedrock-watch/1",
-        }
-    )
+    A resource's Ref is its logical id and a GetAtt is "<LogicalId>.<Attribute>", since physical
+    values are only known after deployment; a name that is neither a parameter, a pseudo
+    parameter nor one of `resources` is an error, as CloudFormation would reject it.
+    """
 
-    def condition(self, name: str) -> bool:
-        if name not in self.condition_specs:
-            raise TemplateError(f"unknown condition {name}")
-        return bool(resolve(self.condition_specs[name], self))
+    def lookup(logical_id: str, attribute: str | None) -> Any:
+        if logical_id not in resources:
+            if attribute is None:
+                raise TemplateError(f"Ref to unknown name {logical_id}")
+            raise TemplateError(f"Fn::GetAtt of unknown resource {logical_id}")
+        return logical_id if attribute is None else f"{logical_id}.{attribute}"
 
-    def ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.resources:
-            return name  # a resource's physical id is only known after deployment
-        raise TemplateError(f"Ref to unknown name {name}")
-
-
-def _sub(spec: Any, context: Context) -> str:
-    template, variables = (spec, {}) if isinstance(spec, str) else (spec[0], spec[1])
-    if not isinstance(template, str):
-        raise TemplateError(f"Fn::Sub needs a literal string, got {template!r}")
-    values = {name: resolve(value, context) for name, value in variables.items()}
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("!"):
-            return "${" + name[1:] + "}"
-        if name in values:
-            return str(values[name])
-        if "." in name and name.split(".", 1)[0] in context.resources:
-            return name
-        return str(context.ref(name))
-
-    return _SUB_VARIABLE.sub(replace, template)
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise TemplateError(f"{what} needs a list, got {value!r}")
-    return value
-
-
-def resolve(value: Any, context: Context) -> Any:
-    """`value` with every intrinsic function evaluated (see the module docstring)."""
-    if isinstance(value, list):
-        items = [resolve(v, context) for v in value]
-        return [item for item in items if item is not NO_VALUE]
-    if not isinstance(value, dict):
-        return value
-    if len(value) != 1:
-        resolved = {k: resolve(v, context) for k, v in value.items()}
-        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
-    ((name, arg),) = value.items()
-    match name:
-        case "Ref":
-            return context.ref(arg)
-        case "Condition":
-            return context.condition(arg)
-        case "Fn::Sub":
-            return _sub(arg, context)
-        case "Fn::Join":
-            delimiter, items = arg
-            if not isinstance(delimiter, str):
-                raise TemplateError(f"Fn::Join delimiter must be a literal string, got {delimiter!r}")
-            return delimiter.join(str(i) for i in _list(resolve(items, context), "Fn::Join"))
-        case "Fn::Split":
-            delimiter, text = arg
-            return str(resolve(text, context)).split(delimiter)
-        case "Fn::Select":
-            index, items = arg
-            return _list(resolve(items, context), "Fn::Select")[int(resolve(index, context))]
-        case "Fn::If":
-            condition, when_true, when_false = arg
-            return resolve(when_true if context.condition(condition) else when_false, context)
-        case "Fn::Equals":
-            left, right = (resolve(a, context) for a in arg)
-            return left == right
-        case "Fn::Not":
-            return not resolve(arg[0], context)
-        case "Fn::And":
-            return all(resolve(a, context) for a in arg)
-        case "Fn::Or":
-            return any(resolve(a, context) for a in arg)
-        case "Fn::FindInMap":
-            mapping, key, attribute = (resolve(a, context) for a in arg[:3])
-            return context.mappings[mapping][key][attribute]
-        case "Fn::Length":
-            return len(_list(resolve(arg, context), "Fn::Length"))
-        case "Fn::ToJsonString":
-            return json.dumps(resolve(arg, context), separators=(",", ":"))
-        case "Fn::GetAtt":
-            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-            if logical_id not in context.resources:
-                raise TemplateError(f"Fn::GetAtt of unknown resource {logical_id}")
-            return f"{logical_id}.{attribute}"
-        case _:
-            return {name: resolve(arg, context)}
+    pseudo = {"AWS::StackName": STACK_NAME, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID}
+    return Resolver({**pseudo, **parameters}, {}, conditions or {}, mappings or {}, lookup)
 
 
 # ---------------------------------------------------------------------------- the whole template
@@ -276,16 +171,17 @@ def render(overrides: Mapping[str, Any] | None = None, template: Mapping[str, An
     source = load_template() if template is None else template
     parameters = parameter_values(source, overrides)
     expanded = expand_foreach(source, parameters)
-    context = Context(
-        parameters=parameters,
-        resources=frozenset(expanded.get("Resources", {})) | sam_generated_ids(expanded.get("Resources", {})),
-        mappings=expanded.get("Mappings", {}),
-        condition_specs=expanded.get("Conditions", {}),
+    declared = expanded.get("Resources", {})
+    resolver = stand_ins(
+        parameters,
+        frozenset(declared) | sam_generated_ids(declared),
+        expanded.get("Mappings", {}),
+        expanded.get("Conditions", {}),
     )
-    conditions = {name: context.condition(name) for name in context.condition_specs}
-    resources = {}
-    for logical_id, resource in expanded.get("Resources", {}).items():
-        if "Condition" in resource and not conditions[resource["Condition"]]:
-            continue
-        resources[logical_id] = resolve(resource, context)
+    conditions = {name: resolver.condition(name) for name in expanded.get("Conditions", {})}
+    resources = {
+        logical_id: resolver.resolve(resource)
+        for logical_id, resource in declared.items()
+        if "Condition" not in resource or conditions[resource["Condition"]]
+    }
     return Rendered(parameters=parameters, conditions=conditions, expanded=expanded, resources=resources)

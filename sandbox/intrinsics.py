@@ -8,7 +8,7 @@ Covers parameters (defaults + overrides, list types split), pseudo-parameters, `
 (directly or from `Fn::If`) removes the key or list item, as CloudFormation does.
 
 `Fn::ForEach` is a template-level expansion, not a value: `expand_template` hands it to a hook
-(`sandbox.cfn_expand`, written separately) and reports the loops it could not expand.
+(by default `sandbox.cfn_expand.expand_foreach`) and reports the loops it could not expand.
 
 Resource references go through a `lookup(logical_id, attribute)` callable that the stack builder
 provides, so this module knows nothing of moto.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -142,7 +141,7 @@ class Resolver:
         """The value of a named condition of the template's Conditions section."""
         if name not in self._condition_values:
             if name not in self.conditions:
-                raise IntrinsicError(f"condition {name} is not declared in Conditions")
+                raise IntrinsicError(f"unknown condition {name}: it is not declared in Conditions")
             self._condition_values[name] = self._truth(self.conditions[name])
         return self._condition_values[name]
 
@@ -263,6 +262,8 @@ def _fn_sub(r: Resolver, arg: Any) -> str:
 
 def _fn_join(r: Resolver, arg: Any) -> str:
     delimiter, items = arg
+    if not isinstance(delimiter, str):
+        raise IntrinsicError(f"Fn::Join delimiter must be a literal string, got {delimiter!r}")
     values = r.resolve(items)
     if not isinstance(values, list):
         raise IntrinsicError("Fn::Join needs a list")
@@ -389,14 +390,11 @@ def foreach_keys(template: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def default_foreach_hook() -> ForEachHook | None:
-    """`sandbox.cfn_expand.expand_foreach(template, parameters)` when that module exists."""
-    try:
-        module = importlib.import_module("sandbox.cfn_expand")
-    except ImportError:
-        return None
-    hook = getattr(module, "expand_foreach", None)
-    return hook if callable(hook) else None
+def default_foreach_hook() -> ForEachHook:
+    """`sandbox.cfn_expand.expand_foreach(template, parameters)`."""
+    from sandbox.cfn_expand import expand_foreach  # cfn_expand imports this module at load time
+
+    return expand_foreach
 
 
 def expand_template(

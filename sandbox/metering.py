@@ -1,77 +1,85 @@
-"""The metering slice of the stack on moto, built from template.yaml: the invocation log group, the
-invocation_metrics function (code zipped from functions/, environment and handler from the
-template), its own log group, and the subscription filter with the template's filter pattern.
+"""The metering slice of the stack on moto: template.yaml's InvocationMetrics* resources (and what
+they refer to) created by the sandbox deployer (sandbox.stack), plus the two things a replay or a
+test does with it: write invocation records to the invocation log group, read back what the
+function printed.
 
 Writing invocation records with `put_log_events` makes moto deliver them to the function
-(synchronously, through sandbox.shims.in_process_lambdas); the function's output lands in its
-log group, where `function_output()` reads it back like CloudWatch Logs would. Call inside an
-active moto mock with in-process Lambdas (tests: the `aws` fixture).
+(synchronously, through sandbox.shims.in_process_lambdas) through the subscription filter the
+template declares; the function's output lands in its log group, where `function_output()`
+reads it back like CloudWatch Logs would. Call inside an active moto mock with in-process Lambdas
+(tests: the `aws` fixture).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.shims import zip_directory
-from sandbox.template import ROOT, load_template, parameter_defaults
+from sandbox.cfn_expand import render, stand_ins
+from sandbox.stack import Stack, template_subset
+from sandbox.template import load_template
 
 FUNCTION_RESOURCE = "InvocationMetricsFunction"
-STACK_NAME = "bedrock-watch-sandbox"
-ACCOUNT_PSEUDO = {"AWS::StackName": STACK_NAME, "AWS::Region": "us-east-1", "AWS::Partition": "aws"}
-
-
-def _resolve(value: Any, parameters: Mapping[str, Any]) -> str:
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        name = value["Ref"]
-        if name in parameters:
-            return str(parameters[name])
-        if name in ACCOUNT_PSEUDO:
-            return ACCOUNT_PSEUDO[name]
-        raise KeyError(f"environment refers to {name}, which is neither a parameter nor a pseudo parameter")
-    if isinstance(value, dict):
-        raise ValueError(f"the sandbox cannot resolve {value} in a function environment")
-    return str(value)
+PREFIXES = ("InvocationMetrics",)
+INVOCATION_LOG_STREAM = "aws/bedrock/modelinvocations"
 
 
 def function_environment(
     resource: str = FUNCTION_RESOURCE, parameters: Mapping[str, Any] | None = None
 ) -> dict[str, str]:
-    """The function's environment as deployed: Globals then the function's own variables, with
-    parameters at their template defaults unless overridden."""
-    template = load_template()
-    values = {**parameter_defaults(template), **(parameters or {})}
-    variables = {
-        **template["Globals"]["Function"].get("Environment", {}).get("Variables", {}),
-        **template["Resources"][resource]["Properties"].get("Environment", {}).get("Variables", {}),
-    }
-    return {name: _resolve(value, values) for name, value in variables.items()}
+    """The function's environment as a deployment of template.yaml sets it: Globals then the
+    function's own variables, parameters at their defaults unless overridden."""
+    rendered = render(parameters)
+    globals_env = rendered.expanded["Globals"]["Function"].get("Environment", {}).get("Variables", {})
+    own_env = rendered.resources[resource]["Properties"].get("Environment", {}).get("Variables", {})
+    return {k: str(v) for k, v in {**stand_ins(rendered.parameters).resolve(globals_env), **own_env}.items()}
 
 
 @dataclass
 class MeteringStack:
     """Handles on the deployed metering slice."""
 
-    logs: Any
-    function_name: str
-    function_arn: str
-    invocation_log_group: str
-    invocation_log_stream: str
-    function_log_group: str
-    filter_pattern: str
+    stack: Stack
+
+    @property
+    def logs(self) -> Any:
+        return self.stack.client("logs")
+
+    @property
+    def function_name(self) -> str:
+        return self.stack.function_name(FUNCTION_RESOURCE)
+
+    @property
+    def function_arn(self) -> str:
+        return self.stack.arn(FUNCTION_RESOURCE)
+
+    @property
+    def invocation_log_group(self) -> str:
+        return str(self.stack.parameters["InvocationLogGroupName"])
+
+    @property
+    def function_log_group(self) -> str:
+        return str(self.stack.physical_id("InvocationMetricsLogGroup"))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.stack.parameters["MetricsNamespace"])
 
     def write_invocation_logs(self, events: Iterable[Mapping[str, Any]]) -> None:
         """One put_log_events call (moto delivers it to the subscribed function as one batch)."""
         batch = [{"timestamp": int(e["timestamp"]), "message": str(e["message"])} for e in events]
-        if batch:
-            self.logs.put_log_events(
-                logGroupName=self.invocation_log_group,
-                logStreamName=self.invocation_log_stream,
-                logEvents=batch,
+        if not batch:
+            return
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_stream(
+                logGroupName=self.invocation_log_group, logStreamName=INVOCATION_LOG_STREAM
             )
+        self.logs.put_log_events(
+            logGroupName=self.invocation_log_group, logStreamName=INVOCATION_LOG_STREAM, logEvents=batch
+        )
 
     def function_output(self) -> list[str]:
         """Every line the function printed, from its log group."""
@@ -94,71 +102,11 @@ def forget_powertools_logger(service: str) -> None:
             delattr(service_logger, attribute)
 
 
-def deploy_metering(
-    parameters: Mapping[str, Any] | None = None, *, region: str = "us-east-1"
-) -> MeteringStack:
+def deploy_metering(parameters: Mapping[str, Any] | None = None) -> MeteringStack:
     """Create the metering slice in the active moto account; `parameters` override template defaults."""
-    import boto3
-
-    template = load_template()
-    values = {**parameter_defaults(template), **(parameters or {})}
-    props = template["Resources"][FUNCTION_RESOURCE]["Properties"]
-    fn_globals = template["Globals"]["Function"]
-    subscription = props["Events"]["InvocationLogs"]["Properties"]
-    iam = boto3.client("iam", region_name=region)
-    logs = boto3.client("logs", region_name=region)
-    lam = boto3.client("lambda", region_name=region)
-
-    role = iam.create_role(
-        RoleName=f"{STACK_NAME}-invocation-metrics",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    name = f"{STACK_NAME}-InvocationMetrics"
-    function_log_group = f"/aws/lambda/{name}"
-    environment = function_environment(FUNCTION_RESOURCE, values)
-    forget_powertools_logger(environment["POWERTOOLS_SERVICE_NAME"])
-    logs.create_log_group(logGroupName=function_log_group)
-    logs.put_retention_policy(
-        logGroupName=function_log_group, retentionInDays=int(values["LogRetentionDays"])
-    )
-    fn = lam.create_function(
-        FunctionName=name,
-        Runtime=fn_globals["Runtime"],
-        Architectures=fn_globals["Architectures"],
-        Role=role,
-        Handler=props["Handler"],
-        Code={"ZipFile": zip_directory(ROOT / props["CodeUri"])},
-        Timeout=int(props.get("Timeout", fn_globals["Timeout"])),
-        MemorySize=int(props.get("MemorySize", fn_globals["MemorySize"])),
-        Environment={"Variables": environment},
-    )
-    log_group = _resolve(subscription["LogGroupName"], values)
-    stream = "aws/bedrock/modelinvocations"
-    logs.create_log_group(logGroupName=log_group)
-    logs.create_log_stream(logGroupName=log_group, logStreamName=stream)
-    logs.put_subscription_filter(
-        logGroupName=log_group,
-        filterName="invocation-metrics",
-        filterPattern=subscription["FilterPattern"],
-        destinationArn=fn["FunctionArn"],
-    )
-    return MeteringStack(
-        logs=logs,
-        function_name=name,
-        function_arn=fn["FunctionArn"],
-        invocation_log_group=log_group,
-        invocation_log_stream=stream,
-        function_log_group=function_log_group,
-        filter_pattern=subscription["FilterPattern"],
-    )
+    stack = Stack(template_subset(load_template(), PREFIXES), parameters=parameters).create()
+    service = stack.resources[FUNCTION_RESOURCE].properties["Environment"]["Variables"][
+        "POWERTOOLS_SERVICE_NAME"
+    ]
+    forget_powertools_logger(str(service))
+    return MeteringStack(stack)

@@ -180,14 +180,26 @@ class EmfError(ValueError):
     """A line that looks like EMF but that CloudWatch would not turn into metrics."""
 
 
-def parse_emf(line: str | Mapping[str, Any]) -> list[EmfSample]:
+def emf_documents(text: str) -> Iterator[dict[str, Any]]:
+    """The EMF documents among output lines (other lines, e.g. structured logs, are skipped)."""
+    for line in text.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        document = json.loads(line)
+        if isinstance(document, dict) and "_aws" in document:
+            yield document
+
+
+def parse_emf(line: str | Mapping[str, Any], *, strict: bool = False) -> list[EmfSample]:
     """The metric samples of one EMF document ([] for a line that is not EMF at all).
 
     Follows the CloudWatch EMF specification: `_aws.Timestamp` (ms), `_aws.CloudWatchMetrics[]`
     directives each with `Namespace`, `Dimensions` (list of dimension-key lists; every key must
     be a string member of the document) and `Metrics[].Name` (the member holds a number or an
-    array of up to 100 numbers). Each dimension set yields its own metric. Raises EmfError for a
-    document CloudWatch would reject.
+    array of up to 100 numbers), at most 100 metrics per directive. Each dimension set yields its
+    own metric. Raises EmfError for a document CloudWatch would reject; `strict` (what tests of
+    the EMF a function prints use) also rejects a non-integer Timestamp and a declared metric
+    the document does not hold.
     """
     if isinstance(line, str):
         text = line.strip()
@@ -203,7 +215,7 @@ def parse_emf(line: str | Mapping[str, Any]) -> list[EmfSample]:
     if not isinstance(meta, dict):
         return []
     ts_ms = meta.get("Timestamp")
-    if not isinstance(ts_ms, int | float) or isinstance(ts_ms, bool):
+    if not isinstance(ts_ms, int if strict else int | float) or isinstance(ts_ms, bool):
         raise EmfError("EMF _aws.Timestamp must be a number of milliseconds")
     directives = meta.get("CloudWatchMetrics")
     if not isinstance(directives, list):
@@ -222,6 +234,8 @@ def parse_emf(line: str | Mapping[str, Any]) -> list[EmfSample]:
         metrics = directive.get("Metrics")
         if not isinstance(metrics, list):
             raise EmfError("EMF directive without a Metrics list")
+        if len(metrics) > 100:
+            raise EmfError(f"EMF directive with {len(metrics)} metrics (limit 100)")
         for dim_keys in dimension_sets:
             if not isinstance(dim_keys, list) or len(dim_keys) > 30:
                 raise EmfError("EMF dimension set must be a list of at most 30 keys")
@@ -236,6 +250,8 @@ def parse_emf(line: str | Mapping[str, Any]) -> list[EmfSample]:
                 if not isinstance(name, str):
                     raise EmfError("EMF metric definition without a Name")
                 raw = doc.get(name)
+                if raw is None and strict:
+                    raise EmfError(f"EMF metric {name} declared but absent")
                 if raw is None:
                     continue  # a declared metric with no value publishes nothing
                 values = raw if isinstance(raw, list) else [raw]
@@ -252,6 +268,25 @@ def parse_emf(line: str | Mapping[str, Any]) -> list[EmfSample]:
                     )
                 )
     return out
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Every raw sample of one metric over all time, for tables and tests."""
+
+    pairs: tuple[tuple[float, float], ...] = ()  # (value, weight)
+
+    @property
+    def values(self) -> list[float]:
+        return [value for value, _ in self.pairs]
+
+    @property
+    def sum(self) -> float:
+        return math.fsum(value * weight for value, weight in self.pairs)
+
+    def percentile(self, p: float) -> float | None:
+        """Nearest-rank percentile (see `percentile`); None without samples."""
+        return percentile(self.pairs, p) if self.pairs else None
 
 
 class MetricStore:
@@ -394,6 +429,18 @@ class MetricStore:
                 if (namespace is None or k.namespace == namespace) and (name is None or k.name == name)
             )
 
+    def get(self, namespace: str, name: str, **dimensions: str) -> Samples:
+        """The raw samples of `name` with exactly these dimensions (empty when never published)."""
+        with self._lock:
+            _, entries = self._series.get(MetricKey.of(namespace, name, dimensions), ([], []))
+            return Samples(tuple(pair for entry in entries for pair in entry.samples or ()))
+
+    def dimension_values(self, namespace: str, dimension: str) -> list[str]:
+        """Every value `dimension` took in the namespace's single-dimension metrics, sorted."""
+        return sorted(
+            {k.dimensions[0][1] for k in self.keys(namespace) if [d for d, _ in k.dimensions] == [dimension]}
+        )
+
     def aggregate(self, key: MetricKey, start: datetime, end: datetime) -> Aggregate | None:
         """Everything published to `key` in [start, end), or None if nothing was."""
         with self._lock:
@@ -490,6 +537,23 @@ class MetricStore:
             for patch in patches:
                 stack.enter_context(patch)
             yield self
+
+
+def read_emf(texts: Iterable[str]) -> MetricStore:
+    """A store holding every EMF document in `texts` at the document's own time.
+
+    Strict (see `parse_emf`), and one metric must keep one unit: raises EmfError at the first
+    document CloudWatch would reject, so a test reading a function's output checks its EMF too.
+    """
+    store = MetricStore()
+    units: dict[MetricKey, str] = {}
+    for text in texts:
+        for line in text.splitlines():
+            for sample in parse_emf(line, strict=True):
+                if units.setdefault(sample.key, sample.unit or "None") != (sample.unit or "None"):
+                    raise EmfError(f"EMF metric {sample.key.name} published with two units")
+                store.add(sample.key, sample.values, timestamp=sample.timestamp, unit=sample.unit)
+    return store
 
 
 def _as_datetime(value: Any) -> datetime:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from sandbox.emf_reader import MetricStore, read_emf
 from sandbox.events import EVENTS
+from sandbox.metrics import MetricStore, read_emf
 from sandbox.traffic import PROFILE_MAP, delivery_batches
 
 DEMO_LOGS = EVENTS / "metering" / "demo-invocations.jsonl.gz"
@@ -137,7 +137,7 @@ def replay_demo(out: TextIO) -> ReplayReport:
     """Replay the demo logs through the metering function on moto and print the table."""
     from moto import mock_aws
 
-    from sandbox.metering import deploy_metering, function_environment
+    from sandbox.metering import deploy_metering
     from sandbox.shims import in_process_lambdas
 
     started = time.perf_counter()
@@ -145,7 +145,7 @@ def replay_demo(out: TextIO) -> ReplayReport:
     batches = delivery_batches(events, seed=1)
     with mock_aws(), in_process_lambdas() as invocations:
         stack = deploy_metering({"InferenceProfileMap": json.dumps(PROFILE_MAP)})
-        namespace = function_environment()["METRICS_NAMESPACE"]
+        namespace = stack.namespace
         out.write(
             f"replaying {len(events)} log events from {DEMO_LOGS.relative_to(EVENTS.parent)} "
             f"in {len(batches)} subscription deliveries to {stack.function_name}\n"
@@ -167,6 +167,6 @@ def replay_demo(out: TextIO) -> ReplayReport:
         f"{report.totals('records')} records metered, {report.totals('duplicates')} duplicate deliveries "
         f"dropped, {malformed:.0f} malformed and {report.totals('skipped')} set-up line(s) skipped, "
         f"{unpriced:.0f} unpriced; "
-        f"{store.documents} EMF documents; {report.seconds:.1f} s\n"
+        f"{report.totals('documents')} EMF documents; {report.seconds:.1f} s\n"
     )
     return report

@@ -257,9 +257,7 @@ class Stack:
         self.template, leftover = expand_template(raw, self.parameters, hook)
         self.resources: dict[str, Resource] = {}
         self.unsupported: list[Unsupported] = [
-            Unsupported(
-                key, "Fn::ForEach", f"{section} loop not expanded: sandbox.cfn_expand is not available"
-            )
+            Unsupported(key, "Fn::ForEach", f"{section} loop not expanded by the Fn::ForEach hook")
             for section, key in leftover
         ]
         self.emulated: list[Emulated] = []
@@ -510,6 +508,25 @@ class Stack:
             self.client("sqs").send_message(QueueUrl=url, MessageBody=payload)
         else:
             raise StackError(f"schedule {spec.name}: target service {service} is not emulated")
+
+
+def template_subset(template: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """`template` with only the resources whose logical id starts with one of `prefixes`, plus
+    every resource they (or Globals) refer to, transitively, and no Outputs.
+
+    What a test of one area deploys: names, code, environment and ASL still come from the
+    template, without the time the rest of the stack would take to create.
+    """
+    resources: Mapping[str, Any] = template["Resources"]
+    chosen = {k for k in resources if k.startswith(prefixes)} | (
+        references(template.get("Globals") or {}) & set(resources)
+    )
+    frontier = set(chosen)
+    while frontier:
+        referred = set().union(*(references(resources[k]) for k in frontier)) & set(resources)
+        frontier = referred - chosen
+        chosen |= frontier
+    return {**template, "Resources": {k: v for k, v in resources.items() if k in chosen}, "Outputs": {}}
 
 
 def template_alarms(

@@ -1,6 +1,7 @@
-"""The escalation part of template.yaml, created in moto: table, topic, secrets, the four functions
-(real handlers, run in-process), the state machine from statemachines/escalation.asl.json and the
-EventBridge rules — names, environment, substitutions and patterns all read from the template.
+"""The escalation part of template.yaml, deployed into moto by the sandbox (sandbox.stack): table,
+topic, secrets, the four functions (real handlers, run in-process), the state machine from
+statemachines/escalation.asl.json and the EventBridge rules — names, environment, substitutions
+and patterns all come from the template through the sandbox deployer, as for remediation.
 Vendor endpoints (Slack, PagerDuty, JSM) point at a local Recorder on 127.0.0.1.
 """
 
@@ -10,31 +11,22 @@ import copy
 import json
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
 from bedrock_watch import signing
 from sandbox.events import load_event
-from sandbox.intrinsics import Resolver
+from sandbox.intrinsics import ACCOUNT_ID, REGION
 from sandbox.recorder import Recorder
-from sandbox.shims import zip_directory
-from sandbox.template import ROOT, load_asl, load_template, parameter_defaults, resources
+from sandbox.stack import Stack as SandboxStack
+from sandbox.stack import template_subset
+from sandbox.template import load_template
 
 STACK = "bedrock-watch"
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-ACK_BASE_URL = "https://ack.invalid/"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/escalation-test"
-FUNCTIONS = (
-    "EscalationOpenFunction",
-    "EscalationPageFunction",
-    "EscalationAckFunction",
-    "EscalationEventsFunction",
-)
+PREFIXES = ("Escalation", "Incidents")
 SLACK_SIGNING_SECRET = "slack-signing-secret"
 PD_WEBHOOK_SECRET = "pd-webhook-secret"
 
@@ -64,78 +56,41 @@ def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 45.0)
 
 @dataclass
 class EscalationStack:
+    """template.yaml's escalation resources deployed by the sandbox (sandbox.stack), with the
+    vendor secret pointing at the recorder and an SQS queue subscribed to the page topic."""
+
     recorder: Recorder
     parameters: dict[str, Any]
-    names: dict[str, str] = field(default_factory=dict)
-    arns: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.sandbox = SandboxStack(
+            template_subset(load_template(), PREFIXES), stack_name=STACK, parameters=self.parameters
+        ).create()
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.lam = boto3.client("lambda", region_name=REGION)
         self.events = boto3.client("events", region_name=REGION)
         self.cw = boto3.client("cloudwatch", region_name=REGION)
-        self.sns = boto3.client("sns", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
-        self.secrets = boto3.client("secretsmanager", region_name=REGION)
-        self.dynamodb = boto3.resource("dynamodb", region_name=REGION)
-        self._create()
-
-    # ---------------------------------------------------------------- creation
-    def _resolver(self) -> Resolver:
-        template = load_template()
-        refs: dict[str, Any] = {
-            "AWS::StackName": STACK,
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": "aws",
-            **parameter_defaults(),
-            **self.parameters,
-            **self.names,
-        }
-        refs["EscalationAlarmPrefixes"] = refs["EscalationAlarmPrefixes"] or [""]
-        if isinstance(refs["EscalationAlarmPrefixes"], str):
-            refs["EscalationAlarmPrefixes"] = refs["EscalationAlarmPrefixes"].split(",")
-        attrs = {f"{k}.Arn": v for k, v in self.arns.items()}
-        attrs["EscalationAckFunctionUrl.FunctionUrl"] = ACK_BASE_URL
-        return Resolver(refs, attrs, template.get("Conditions", {}))
-
-    def _create(self) -> None:
-        res = resources()
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": s}, "Action": "sts:AssumeRole"}
-                for s in ("lambda.amazonaws.com", "states.amazonaws.com", "events.amazonaws.com")
-            ],
-        }
-        boto3.client("iam", region_name=REGION).create_role(
-            RoleName=ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust)
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        # the operator fills in the vendor secret after the first deploy; here: the recorder
+        secrets.put_secret_value(
+            SecretId=self.names["EscalationChannelSecret"], SecretString=json.dumps(self.channel_secret())
         )
-        table = res["IncidentsTable"]["Properties"]
-        self.names["IncidentsTable"] = f"{STACK}-incidents"
-        self.table = self.dynamodb.create_table(
-            TableName=self.names["IncidentsTable"],
-            KeySchema=table["KeySchema"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            BillingMode=table["BillingMode"],
-        )
-        topic_arn = self.sns.create_topic(Name=f"{STACK}-pages")["TopicArn"]
-        self.names["EscalationTopic"] = topic_arn
+        self.link_secret = secrets.get_secret_value(SecretId=self.names["LinkSigningSecret"])["SecretString"]
+        self.table = boto3.resource("dynamodb", region_name=REGION).Table(self.names["IncidentsTable"])
+        self.state_machine_arn = self.names["EscalationStateMachine"]
         self.queue_url = self.sqs.create_queue(QueueName="pages")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        self.link_secret = uuid.uuid4().hex * 2
-        self.names["LinkSigningSecret"] = self.secrets.create_secret(
-            Name=f"{STACK}-link", SecretString=self.link_secret
-        )["ARN"]
-        self.names["EscalationChannelSecret"] = self.secrets.create_secret(
-            Name=f"{STACK}-channels", SecretString=json.dumps(self.channel_secret())
-        )["ARN"]
-        self._create_functions(res)
-        self._create_state_machine(res)
-        self._create_rules(res)
+        boto3.client("sns", region_name=REGION).subscribe(
+            TopicArn=self.names["EscalationTopic"], Protocol="sqs", Endpoint=queue_arn
+        )
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Physical id (what Ref returns) of every deployed resource, by logical id."""
+        return {lid: str(resource.physical_id) for lid, resource in self.sandbox.resources.items()}
 
     def channel_secret(self) -> dict[str, Any]:
         """The vendor secret with every endpoint on the recorder (same shape as the template's)."""
@@ -153,56 +108,6 @@ class EscalationStack:
             },
             "jsm": {"apiKeys": {t: f"jsm-key-{t}" for t in tiers}, "alertsUrl": f"{r}/jsm/v2/alerts"},
         }
-
-    def _create_functions(self, res: dict[str, dict[str, Any]]) -> None:
-        template = load_template()
-        global_env = template["Globals"]["Function"]["Environment"]["Variables"]
-        for logical in FUNCTIONS:
-            self.names[logical] = f"{STACK}-{logical}"
-            self.arns[logical] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.names[logical]}"
-        resolver = self._resolver()
-        logs = boto3.client("logs", region_name=REGION)
-        for logical in FUNCTIONS:
-            # the template gives every function its own log group (in-process logs land there)
-            logs.create_log_group(logGroupName=f"/aws/lambda/{self.names[logical]}")
-            props = res[logical]["Properties"]
-            env = resolver.resolve({**global_env, **props["Environment"]["Variables"]})
-            self.lam.create_function(
-                FunctionName=self.names[logical],
-                Runtime=template["Globals"]["Function"]["Runtime"],
-                Role=ROLE,
-                Handler=props["Handler"],
-                Code={"ZipFile": zip_directory(ROOT / props["CodeUri"])},
-                Timeout=int(props.get("Timeout", template["Globals"]["Function"]["Timeout"])),
-                Environment={"Variables": {k: str(v) for k, v in env.items()}},
-            )
-
-    def _create_state_machine(self, res: dict[str, dict[str, Any]]) -> None:
-        props = res["EscalationStateMachine"]["Properties"]
-        substitutions = self._resolver().resolve(props["DefinitionSubstitutions"])
-        definition = json.dumps(load_asl("escalation"))
-        for key, value in substitutions.items():
-            definition = definition.replace("${" + key + "}", value)
-        self.state_machine_arn = self.sfn.create_state_machine(
-            name=f"{STACK}-escalation", definition=definition, roleArn=ROLE, type=props["Type"]
-        )["stateMachineArn"]
-        self.names["EscalationStateMachine"] = self.state_machine_arn
-
-    def _create_rules(self, res: dict[str, dict[str, Any]]) -> None:
-        resolver = self._resolver()
-        targets = {"EscalationStateMachine": self.state_machine_arn, **self.arns}
-        for logical, resource in res.items():
-            for name, event in (resource.get("Properties", {}).get("Events") or {}).items():
-                if event["Type"] != "EventBridgeRule" or logical not in targets:
-                    continue
-                pattern = resolver.resolve(event["Properties"]["Pattern"])
-                rule = f"{logical}-{name}"
-                self.events.put_rule(
-                    Name=rule, EventPattern=pattern if isinstance(pattern, str) else json.dumps(pattern)
-                )
-                self.events.put_targets(
-                    Rule=rule, Targets=[{"Id": "1", "Arn": targets[logical], "RoleArn": ROLE}]
-                )
 
     # ---------------------------------------------------------------- driving
     def create_alarm(self, suffix: str, **tags: str) -> str:
@@ -226,7 +131,7 @@ class EscalationStack:
     ) -> dict[str, Any]:
         """events/escalation/alarm.json (or ok.json) for this alarm and transition time."""
         event = copy.deepcopy(load_event("escalation/alarm" if state == "ALARM" else "escalation/ok"))
-        event["resources"] = [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm}"]
+        event["resources"] = [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{alarm}"]
         event["detail"]["alarmName"] = alarm
         event["detail"]["state"]["timestamp"] = at
         return event

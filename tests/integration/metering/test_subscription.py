@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from sandbox.emf_reader import read_emf
 from sandbox.metering import MeteringStack, deploy_metering, function_environment
+from sandbox.metrics import read_emf
 from sandbox.replay import rebase
 from sandbox.shims import INVOCATIONS, Invocation
 from sandbox.template import load_template

@@ -19,8 +19,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import boto3
 
-from sandbox.intrinsics import REGION, references
+from sandbox.intrinsics import REGION
 from sandbox.stack import Stack as SandboxStack
+from sandbox.stack import template_subset
 from sandbox.template import load_template
 
 PREFIXES = ("Remediation", "Route")
@@ -30,17 +31,7 @@ FAST = {"VerifySettleSeconds": 1, "FailbackCooldownSeconds": 1, "ApprovalTimeout
 
 def remediation_template() -> dict[str, Any]:
     """template.yaml with only the remediation resources and the resources they refer to."""
-    template = load_template()
-    resources = template["Resources"]
-    chosen = {k for k in resources if k.startswith(PREFIXES)} | (
-        references(template["Globals"]) & set(resources)
-    )
-    frontier = set(chosen)
-    while frontier:
-        referred = set().union(*(references(resources[k]) for k in frontier)) & set(resources)
-        frontier = referred - chosen
-        chosen |= frontier
-    return {**template, "Resources": {k: resources[k] for k in chosen}, "Outputs": {}}
+    return template_subset(load_template(), PREFIXES)
 
 
 @dataclass

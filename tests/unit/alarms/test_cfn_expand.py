@@ -1,4 +1,4 @@
-"""The Fn::ForEach expander and intrinsic resolver in sandbox/cfn_expand.py, on small templates."""
+"""The Fn::ForEach expander and template rendering in sandbox/cfn_expand.py, on small templates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.cfn_expand import Context, TemplateError, expand_foreach, parameter_values, render, resolve
+from sandbox.cfn_expand import TemplateError, expand_foreach, parameter_values, render, stand_ins
 
 TEMPLATE: dict[str, Any] = {
     "Parameters": {
@@ -108,12 +108,12 @@ def test_a_loop_generating_the_same_id_twice_is_an_error() -> None:
     ],
 )
 def test_what_cloudformation_would_reject_is_rejected(value: Any, message: str) -> None:
-    context = Context(parameters=parameter_values(TEMPLATE), resources=frozenset({"Queue"}))
+    resolver = stand_ins(parameter_values(TEMPLATE), frozenset({"Queue"}))
     with pytest.raises(TemplateError, match=message):
-        resolve(value, context)
+        resolver.resolve(value)
 
 
 def test_no_value_drops_list_items_and_properties() -> None:
-    context = Context(parameters={})
-    assert resolve(["a", {"Ref": "AWS::NoValue"}], context) == ["a"]
-    assert resolve({"A": 1, "B": {"Ref": "AWS::NoValue"}}, context) == {"A": 1}
+    resolver = stand_ins(parameters={})
+    assert resolver.resolve(["a", {"Ref": "AWS::NoValue"}]) == ["a"]
+    assert resolver.resolve({"A": 1, "B": {"Ref": "AWS::NoValue"}}) == {"A": 1}

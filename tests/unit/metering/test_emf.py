@@ -15,7 +15,7 @@ from bedrock_watch.emf import MAX_AGE_MS, EmfWriter
 from bedrock_watch.metering import Meter, MeteringSettings
 from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.records import ErrorClass
-from sandbox.emf_reader import emf_documents, read_emf
+from sandbox.metrics import emf_documents, read_emf
 from tests.unit.metering.conftest import MINUTE, NOW, FlatPrices, failed, record
 
 NS = "BedrockWatch"

@@ -18,9 +18,9 @@ import pytest
 
 from bedrock_watch.errors import ConfigurationError
 from bedrock_watch.metering import EnvelopeError, MeteringSettings, decode_envelope
-from sandbox.emf_reader import emf_documents, read_emf
 from sandbox.events import load_event
 from sandbox.metering import forget_powertools_logger
+from sandbox.metrics import emf_documents, read_emf
 from sandbox.shims import LambdaContext
 from sandbox.template import ROOT
 from sandbox.traffic import (
@@ -123,7 +123,7 @@ def test_malformed_lines_are_counted_by_reason_and_never_fail_the_batch(
     assert sum(summary["malformed_reasons"].values()) == 4
     assert len(summary["malformed_reasons"]) >= 3
     assert all(len(reason) < 80 for reason in summary["malformed_reasons"])
-    assert [dims for (_, name, dims) in store.series if name == "MalformedRecords"] == [()]
+    assert [key.dimensions for key in store.keys(NS, "MalformedRecords")] == [()]
 
 
 def test_the_logging_setup_line_is_skipped_not_counted_as_malformed(
