@@ -34,6 +34,8 @@ GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # zlib's gzip mode: one member, faster 
 APPLICATION_MAX_LENGTH: Final = 64
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 _UNSAFE_APPLICATION_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]+")
+# An enum member read through its class costs a metaclass lookup; the hot path reads a constant.
+_APPLICATION_PROFILE: Final = ModelKind.APPLICATION_PROFILE
 
 
 class EnvelopeError(BedrockWatchError):
@@ -273,7 +275,7 @@ class Meter:
             seen.add(request_id)
         batch.summary.records += 1
         model = record.model
-        if model.kind is ModelKind.APPLICATION_PROFILE:
+        if model.kind is _APPLICATION_PROFILE:
             model = self.resolver.resolve(model)
         timestamp = record.timestamp_ms
         raw_application = record.application

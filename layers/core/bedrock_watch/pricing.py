@@ -41,6 +41,8 @@ _ENTRY_FIELDS: Final = frozenset(
 )
 _LONG_CONTEXT_FIELDS: Final = frozenset({"above_input_tokens", "input_factor", "output_factor"})
 
+_GEO: Final = Scope.GEO  # read once per record: a constant, not a lookup through the enum class
+
 
 @dataclass(frozen=True, slots=True)
 class ModelRates:
@@ -260,7 +262,7 @@ class PriceBook:
             input_side *= rates.long_context_input_factor
             output_side *= rates.long_context_output_factor
         usd = (input_side + output_side) / PER_TOKENS * factor
-        if model.scope is Scope.GEO:
+        if model.scope is _GEO:
             usd *= 1.0 + rates.geo_surcharge
         return usd
 
