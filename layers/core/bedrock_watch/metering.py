@@ -34,6 +34,8 @@ GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # zlib's gzip mode: one member, faster 
 APPLICATION_MAX_LENGTH: Final = 64
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 _UNSAFE_APPLICATION_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]+")
+# An enum member read through its class costs a metaclass lookup; the hot path reads a constant.
+_APPLICATION_PROFILE: Final = ModelKind.APPLICATION_PROFILE
 
 
 class EnvelopeError(BedrockWatchError):
@@ -134,12 +136,14 @@ class ApplicationGuard:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._seen: set[str] = set()
-        self._names: dict[str, str] = {}  # raw value -> dimension value, for values already decided
+        # raw value -> dimension value, for values already decided; the meter's hot path reads
+        # it directly and calls the guard only for a name it has not seen.
+        self.known: dict[str, str] = {}
 
     def __call__(self, raw: str | None) -> str:
         if not raw:
             return UNATTRIBUTED
-        known = self._names.get(raw)
+        known = self.known.get(raw)
         if known is not None:
             return known
         name = _UNSAFE_APPLICATION_CHARS.sub("_", raw.strip())[:APPLICATION_MAX_LENGTH].strip("_")
@@ -150,7 +154,7 @@ class ApplicationGuard:
                 # Not remembered: a flood of random names must not grow this map without bound.
                 return OTHER_APPLICATION
             self._seen.add(name)
-        self._names[raw] = name
+        self.known[raw] = name
         return name
 
 
@@ -211,21 +215,26 @@ class Meter:
         batch = MeteredBatch(int(time.time() * 1000) if now_ms is None else now_ms)
         summary = batch.summary
         key = self.settings.application_key
+        add = self._add
+        count = 0
         for log_event in log_events:
-            summary.log_events += 1
+            count += 1
             try:
-                timestamp = int(log_event["timestamp"])
+                timestamp = log_event["timestamp"]
+                if type(timestamp) is not int:
+                    timestamp = int(timestamp)
                 message = log_event["message"]
             except (KeyError, TypeError, ValueError):
                 batch.malformed(batch.now_ms, "log event without timestamp or message")
                 continue
             parsed = parse_line(message, timestamp_ms=timestamp, application_key=key)
             if type(parsed) is InvocationRecord:
-                self._add(parsed, batch)
+                add(parsed, batch)
             elif isinstance(parsed, Malformed):
                 batch.malformed(timestamp, parsed.reason)
             else:
                 summary.skipped += 1
+        summary.log_events += count
         return batch
 
     def meter_records(
@@ -253,48 +262,60 @@ class Meter:
     def _add(self, record: InvocationRecord, batch: MeteredBatch) -> None:
         """Add one record to its series unless it repeats a request id already in the batch.
 
-        The hot path of the function (once per record): plain tuples as keys, no work for
-        figures that are zero, no per-record function calls beyond pricing.
+        The hot path of the function (once per record): plain tuples as keys, attributes read
+        once into locals, no work for figures that are zero, and no per-record function calls
+        beyond pricing (known application names are a dict lookup, not a guard call).
         """
         request_id = record.request_id
         if request_id:
-            if request_id in batch.seen:
+            seen = batch.seen
+            if request_id in seen:
                 batch.summary.duplicates += 1
                 return
-            batch.seen.add(request_id)
+            seen.add(request_id)
         batch.summary.records += 1
         model = record.model
-        if model.kind is ModelKind.APPLICATION_PROFILE:
+        if model.kind is _APPLICATION_PROFILE:
             model = self.resolver.resolve(model)
         timestamp = record.timestamp_ms
-        key = (timestamp - timestamp % MINUTE_MS, model.base_id, self.applications(record.application))
+        raw_application = record.application
+        application = (
+            (self.applications.known.get(raw_application) or self.applications(raw_application))
+            if raw_application
+            else UNATTRIBUTED
+        )
+        key = (timestamp - timestamp % MINUTE_MS, model.base_id, application)
         figures = batch.series.get(key)
         if figures is None:
             figures = batch.series[key] = Series()
         sums = figures.sums
         sums["Requests"] += 1
+        input_tokens = record.input_tokens
+        output_tokens = record.output_tokens
         if record.error_code is not None:
             # Failed requests carry no bodies and are not billed: count the error and its class.
             sums["Errors"] += 1
             if record.error_class is not None:
                 sums[record.error_class.value] += 1
-            if record.input_tokens or record.output_tokens:
-                sums["InputTokens"] += record.input_tokens
-                sums["OutputTokens"] += record.output_tokens
-                sums["TotalTokens"] += record.input_tokens + record.output_tokens
+            if input_tokens or output_tokens:
+                sums["InputTokens"] += input_tokens
+                sums["OutputTokens"] += output_tokens
+                sums["TotalTokens"] += input_tokens + output_tokens
             cost = self.price_book.cost(record, model)
             if cost:
                 sums["CostUSD"] += cost
             return
-        sums["InputTokens"] += record.input_tokens
-        sums["OutputTokens"] += record.output_tokens
-        total = record.input_tokens + record.output_tokens
-        if record.cache_read_tokens:
-            sums["CacheReadInputTokens"] += record.cache_read_tokens
-            total += record.cache_read_tokens
-        if record.cache_write_tokens:
-            sums["CacheWriteInputTokens"] += record.cache_write_tokens
-            total += record.cache_write_tokens
+        sums["InputTokens"] += input_tokens
+        sums["OutputTokens"] += output_tokens
+        total = input_tokens + output_tokens
+        cache_read = record.cache_read_tokens
+        if cache_read:
+            sums["CacheReadInputTokens"] += cache_read
+            total += cache_read
+        cache_write = record.cache_write_tokens
+        if cache_write:
+            sums["CacheWriteInputTokens"] += cache_write
+            total += cache_write
         sums["TotalTokens"] += total
         stop = record.stop_reason
         if stop == "max_tokens":
@@ -311,10 +332,10 @@ class Meter:
         ttft = record.ttft_ms
         if ttft is not None:
             # Whole milliseconds as ints: `812` instead of `812.0` is two bytes less per sample.
-            figures.samples["TimeToFirstToken"].append(int(ttft) if ttft == int(ttft) else ttft)
+            figures.samples["TimeToFirstToken"].append(int(ttft) if ttft.is_integer() else ttft)
         if latency is not None:
             samples = figures.samples
-            samples["Latency"].append(int(latency) if latency == int(latency) else latency)
+            samples["Latency"].append(int(latency) if latency.is_integer() else latency)
             generating_ms = latency - ttft if ttft is not None and ttft < latency else latency
-            if record.output_tokens and generating_ms > 0:
-                samples["OutputTokensPerSecond"].append(round(record.output_tokens * 1000 / generating_ms, 1))
+            if output_tokens and generating_ms > 0:
+                samples["OutputTokensPerSecond"].append(round(output_tokens * 1000 / generating_ms, 1))

@@ -41,6 +41,8 @@ _ENTRY_FIELDS: Final = frozenset(
 )
 _LONG_CONTEXT_FIELDS: Final = frozenset({"above_input_tokens", "input_factor", "output_factor"})
 
+_GEO: Final = Scope.GEO  # read once per record: a constant, not a lookup through the enum class
+
 
 @dataclass(frozen=True, slots=True)
 class ModelRates:
@@ -219,25 +221,31 @@ class PriceBook:
         `batch` prices a batch-inference record at the model's batch rate instead of its tier."""
         if record.error_code:
             return 0.0
-        rates = self.rates_for(model)
+        # Once per record on the metering hot path: an exact id is one dict lookup; fields are
+        # read into locals once. The arithmetic (and so every rounding) is unchanged.
+        rates = self._exact.get(model.base_id) or self.rates_for(model)
         if rates is None:
             return None
+        tier = record.service_tier
         if batch:
             factor: float | None = rates.batch_factor
-        elif record.service_tier is None:
+        elif tier is None:
             factor = 1.0
         else:
-            factor = rates.tiers.get(record.service_tier)
+            factor = rates.tiers.get(tier)
         if factor is None:
             return None  # reserved capacity or a tier we have no price factor for
 
+        input_tokens = record.input_tokens
+        cache_read = record.cache_read_tokens
+        cache_write = record.cache_write_tokens
         one_hour = record.cache_write_1h_tokens
-        five_minute = record.cache_write_tokens - one_hour
-        input_side = record.input_tokens * rates.input
-        if record.cache_read_tokens:
+        five_minute = cache_write - one_hour
+        input_side = input_tokens * rates.input
+        if cache_read:
             if rates.cache_read is None:
                 return None
-            input_side += record.cache_read_tokens * rates.cache_read
+            input_side += cache_read * rates.cache_read
         if five_minute:
             if rates.cache_write_5m is None:
                 return None
@@ -249,12 +257,12 @@ class PriceBook:
             input_side += one_hour * one_hour_rate
         output_side = record.output_tokens * rates.output
 
-        total_input = record.input_tokens + record.cache_read_tokens + record.cache_write_tokens
-        if rates.long_context_above is not None and total_input > rates.long_context_above:
+        long_context_above = rates.long_context_above
+        if long_context_above is not None and input_tokens + cache_read + cache_write > long_context_above:
             input_side *= rates.long_context_input_factor
             output_side *= rates.long_context_output_factor
         usd = (input_side + output_side) / PER_TOKENS * factor
-        if model.scope is Scope.GEO:
+        if model.scope is _GEO:
             usd *= 1.0 + rates.geo_surcharge
         return usd
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import orjson
 
@@ -160,6 +160,7 @@ _STOP_ALIASES: Final[dict[str, str]] = {
 _STOP_KEYS: Final = ("stopReason", "stop_reason", "completionReason", "finish_reason")
 _STOP_WRAPPERS: Final = ("delta", "messageStop")
 _STOP_LISTS: Final = ("outputs", "results", "choices", "generations")
+_STOP_FIELDS: Final = frozenset((*_STOP_KEYS, *_STOP_WRAPPERS, *_STOP_LISTS))
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 _MAX_ENUM_LENGTH: Final = 40  # stop reasons and tiers are short enums
 _INVOCATION_METRICS: Final = "amazon-bedrock-invocationMetrics"
@@ -189,6 +190,19 @@ def normalise_stop_reason(value: str) -> str:
     if len(lowered) > _MAX_ENUM_LENGTH:
         return "other"  # a model-controlled field: never carry free text into metrics or logs
     return _STOP_ALIASES.get(lowered, lowered)
+
+
+# Raw stop reason -> normalised; providers use a handful of values, so this stays tiny. Bounded
+# all the same: the field is model-controlled.
+_STOP_CACHE: dict[str, str] = {}
+_STOP_CACHE_MAX: Final = 256
+
+
+def _normalise_and_cache(value: str) -> str:
+    normal = normalise_stop_reason(value)
+    if len(_STOP_CACHE) < _STOP_CACHE_MAX:
+        _STOP_CACHE[value] = normal
+    return normal
 
 
 def _parse_profile_id(original: str, profile_id: str) -> ModelRef:
@@ -286,19 +300,24 @@ def _tier(value: Any) -> str | None:
 
 def _read_object_body(body: dict[str, Any], rec: InvocationRecord) -> None:
     """Converse/ConverseStream bodies and InvokeModel bodies (one JSON object)."""
-    stop = _stop_reason_of(body)
+    get = body.get
+    stop = get("stopReason")  # Converse and Nova: the common case, without the provider walk
+    if type(stop) is not str:
+        stop = _stop_reason_of(body)
     if stop is not None:
-        rec.stop_reason = normalise_stop_reason(stop)
-    metrics = body.get("metrics")
+        rec.stop_reason = _STOP_CACHE.get(stop) or _normalise_and_cache(stop)
+    metrics = get("metrics")
     if type(metrics) is dict:
         rec.latency_ms = _millis(metrics.get("latencyMs"))
-    tier = body.get("serviceTier")
+    tier = get("serviceTier")
     if tier is not None:
         rec.service_tier = _tier(tier) or rec.service_tier
-    rec.cache_write_1h_tokens = _one_hour_writes(body.get("usage"))
-    if body.get(_GUARDRAIL_ACTION) == "INTERVENED":
+    usage = get("usage")
+    if type(usage) is dict and "cache_creation" in usage:
+        rec.cache_write_1h_tokens = _one_hour_writes(usage)
+    if get(_GUARDRAIL_ACTION) == "INTERVENED":
         rec.guardrail_intervened = True
-    invocation = body.get(_INVOCATION_METRICS)
+    invocation = get(_INVOCATION_METRICS)
     if type(invocation) is dict:
         _read_invocation_metrics(invocation, rec)
 
@@ -336,7 +355,7 @@ def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
         if need_stop:
             stop = _stop_reason_of(chunk)
             if stop is not None:
-                rec.stop_reason = normalise_stop_reason(stop)
+                rec.stop_reason = _STOP_CACHE.get(stop) or _normalise_and_cache(stop)
                 need_stop = False
         if not (need_stop or need_metrics):
             break
@@ -344,6 +363,10 @@ def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
 
 def _stop_reason_of(obj: dict[str, Any]) -> str | None:
     """The stop reason of a body or stream chunk, whatever the provider's shape."""
+    if _STOP_FIELDS.isdisjoint(obj):
+        # Most stream chunks hold none of the fields: one pass over their few keys (in C)
+        # instead of probing all ten names.
+        return None
     for key in _STOP_KEYS:  # Converse/Nova, Anthropic/Llama, Titan stream, Cohere
         stop = obj.get(key)
         if type(stop) is str:
@@ -371,35 +394,38 @@ def _is_setup_line(message: str | bytes) -> bool:
     return isinstance(text, str) and text.strip() == SETUP_LINE
 
 
-def _decode(message: str | bytes) -> Any:
-    try:
-        return orjson.loads(message)
-    except orjson.JSONDecodeError as err:
-        if _is_setup_line(message):
-            raise _Skip("setup-line") from None
-        if "end of data" in str(err):
-            raise _Bad("truncated JSON") from None
-        raise _Bad("not JSON") from None
+def _undecodable(message: str | bytes, err: orjson.JSONDecodeError) -> NoReturn:
+    """Why `message` is not JSON: the set-up line is skipped, anything else is malformed."""
+    if _is_setup_line(message):
+        raise _Skip("setup-line") from None
+    if "end of data" in str(err):
+        raise _Bad("truncated JSON") from None
+    raise _Bad("not JSON") from None
 
 
 def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecord:
+    # The per-record hot path: every well-formed value takes one `get` and one type check; the
+    # helpers (_count, _opt_str, parse_model_id) only run for odd values, to name the problem,
+    # or on a cache miss. Checks run in the same order as the fields so a line with several
+    # problems always reports the same one.
     if type(doc) is not dict:
         raise _Bad("not a JSON object")
-    if doc.get("schemaType") != SCHEMA_TYPE:
+    get = doc.get
+    if get("schemaType") != SCHEMA_TYPE:
         raise _Bad("not an invocation record (schemaType)")
-    if doc.get("schemaVersion") != SCHEMA_VERSION:
+    if get("schemaVersion") != SCHEMA_VERSION:
         raise _Bad("unsupported schemaVersion")
-    request_id = doc.get("requestId")
+    request_id = get("requestId")
     if type(request_id) is not str or not request_id:
         raise _Bad("missing requestId")
-    model_id = doc.get("modelId")
+    model_id = get("modelId")
     if type(model_id) is not str or not model_id:
         raise _Bad("missing modelId")
-    operation = doc.get("operation")
+    operation = get("operation")
     if type(operation) is not str or not operation:
         raise _Bad("missing operation")
 
-    metadata = doc.get("requestMetadata")
+    metadata = get("requestMetadata")
     application = None
     if metadata is not None:
         if type(metadata) is not dict:
@@ -408,33 +434,61 @@ def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecor
         if type(application) is not str or not application:
             application = None
 
-    error_code = _opt_str(doc, "errorCode")
-    inp = doc.get("input")
+    error_code = get("errorCode")
+    if error_code is not None and type(error_code) is not str:
+        error_code = _opt_str(doc, "errorCode")
+    inp = get("input")
     if inp is None:
         inp = {}
     elif type(inp) is not dict:
         raise _Bad("input is not an object")
-    out = doc.get("output")
+    out = get("output")
     if out is None:
         out = {}
     elif type(out) is not dict:
         raise _Bad("output is not an object")
+    region = get("region")
+    if type(region) is not str:
+        region = _opt_str(doc, "region") or ""
+    inference_region = get("inferenceRegion")
+    if inference_region is not None and type(inference_region) is not str:
+        inference_region = _opt_str(doc, "inferenceRegion")
+    counts = inp.get
+    input_tokens = counts("inputTokenCount", 0)
+    if type(input_tokens) is not int or input_tokens < 0:
+        input_tokens = _count(inp, "inputTokenCount")
+    cache_read_tokens = counts("cacheReadInputTokenCount", 0)
+    if type(cache_read_tokens) is not int or cache_read_tokens < 0:
+        cache_read_tokens = _count(inp, "cacheReadInputTokenCount")
+    cache_write_tokens = counts("cacheWriteInputTokenCount", 0)
+    if type(cache_write_tokens) is not int or cache_write_tokens < 0:
+        cache_write_tokens = _count(inp, "cacheWriteInputTokenCount")
+    output_tokens = out.get("outputTokenCount", 0)
+    if type(output_tokens) is not int or output_tokens < 0:
+        output_tokens = _count(out, "outputTokenCount")
+    tier = get("serviceTier")
+    model = _MODEL_CACHE.get(model_id) or parse_model_id(model_id)
 
+    # Positional: the field order of InvocationRecord (half the cost of keyword arguments).
     rec = InvocationRecord(
-        request_id=request_id,
-        timestamp_ms=timestamp_ms,
-        operation=operation,
-        model=parse_model_id(model_id),
-        region=_opt_str(doc, "region") or "",
-        inference_region=_opt_str(doc, "inferenceRegion"),
-        application=application,
-        input_tokens=_count(inp, "inputTokenCount"),
-        cache_read_tokens=_count(inp, "cacheReadInputTokenCount"),
-        cache_write_tokens=_count(inp, "cacheWriteInputTokenCount"),
-        output_tokens=_count(out, "outputTokenCount"),
-        service_tier=_tier(doc.get("serviceTier")),
-        error_code=error_code,
-        error_class=error_class(error_code) if error_code else None,
+        request_id,
+        timestamp_ms,
+        operation,
+        model,
+        region,
+        inference_region,
+        application,
+        input_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        0,  # cache_write_1h_tokens: from the body below
+        output_tokens,
+        None,  # latency_ms
+        None,  # ttft_ms
+        None,  # stop_reason
+        None if tier is None else _tier(tier),
+        error_code,
+        error_class(error_code) if error_code else None,
     )
 
     body = out.get("outputBodyJson")
@@ -443,7 +497,8 @@ def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecor
     elif type(body) is list:
         _read_chunks(body, rec)
     # The body's 1-hour figure refines the log's cache-write count; it can never exceed it.
-    rec.cache_write_1h_tokens = min(rec.cache_write_1h_tokens, rec.cache_write_tokens)
+    if rec.cache_write_1h_tokens:  # rare: only Anthropic bodies with 1-hour cache writes
+        rec.cache_write_1h_tokens = min(rec.cache_write_1h_tokens, cache_write_tokens)
     if rec.stop_reason in GUARDRAIL_STOP_REASONS:
         rec.guardrail_intervened = True
     return rec
@@ -459,7 +514,11 @@ def parse_line(
     inline in every record, and latency/stop reason are simply unknown for such records.
     """
     try:
-        return _build(_decode(message), timestamp_ms, application_key)
+        try:
+            doc = orjson.loads(message)
+        except orjson.JSONDecodeError as err:
+            _undecodable(message, err)  # raises with the reason
+        return _build(doc, timestamp_ms, application_key)
     except _Skip as skip:
         return Skipped(skip.reason)
     except _Bad as bad:
