@@ -320,6 +320,13 @@ class Escalation:
         """
         incident = self.store.require(incident_id)
         self.store.register_task_token(incident_id, task_token)
+        if any(
+            p.get("kind") == "page" and p.get("index") == step["index"] and p.get("delivered")
+            for p in incident.get("pagedTiers", [])
+        ):
+            # A retried task (Lambda service error after delivery): the tier already has the page.
+            logger.info("tier already paged, not paging twice", incident=incident_id, tier=step["tier"])
+            return {"incidentId": incident_id, "tier": step["tier"], "repeated": True}
         self._send_to_tier(incident, step, "page")
         return {"incidentId": incident_id, "tier": step["tier"]}
 

@@ -111,3 +111,55 @@ def test_every_item_expires(store: IncidentStore) -> None:
 
     assert store.require(incident_id)["expiresAt"] == 1_800_000_000 + 86400
     assert store.refusals()[0]["expiresAt"] == 1_800_000_000 + 86400
+
+
+def test_a_retried_page_task_does_not_page_the_tier_twice(store: IncidentStore) -> None:
+    from bedrock_watch.escalation import Escalation, EscalationSettings
+    from bedrock_watch.pages import context_from_alarm
+    from sandbox.events import load_event
+
+    # Given an open incident whose devops tier pages through the escalation topic
+    sns = boto3.client("sns", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    topic = sns.create_topic(Name="pages")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="devops")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    settings = EscalationSettings(
+        table_name="incidents",
+        topic_arn=topic,
+        channel_secret_id="unused",
+        link_secret_id="unused",
+        ack_url="https://ack.example",
+        policy_document="default",
+        dashboard_name="d",
+        runbook_base_url="https://runbook.example",
+        metrics_namespace="BedrockWatch",
+        link_ttl_seconds=3600,
+        retention_days=1,
+    )
+    engine = Escalation(settings, store=store, channel_secret=dict, link_secret=lambda: b"k" * 32, sns=sns)
+    context = context_from_alarm(
+        load_event("escalation/alarm"), {"Severity": "critical"}, dashboard_name="d", runbook_base_url=""
+    )
+    incident_id = incident_id_for(ARN, "t1")
+    store.open(
+        incident_id=incident_id, alarm_name=ALARM, severity="critical", context=context.as_dict(), steps=[]
+    )
+    step = {"index": 0, "tier": "devops", "channels": ["sns:devops"], "atSeconds": 0}
+
+    # When Step Functions runs the page task twice for the same step (a Lambda service error
+    # after the first delivery makes its Retry run it again)
+    first = engine.page(incident_id, step, task_token="token-1")
+    second = engine.page(incident_id, step, task_token="token-2")
+
+    # Then the tier got one page, and the wait listens on the newest task token
+    received = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
+    assert len(received) == 1
+    assert "repeated" not in first
+    assert second["repeated"] is True
+    incident = store.require(incident_id)
+    assert [p["tier"] for p in incident["pagedTiers"]] == ["devops"]
+    assert incident["taskToken"] == "token-2"
