@@ -94,8 +94,11 @@ def test_function_iam_is_scoped_to_named_resources(logical: str) -> None:
 
 def test_alarm_tags_are_readable_only_for_this_stacks_alarms_unless_prefixes_are_opted_in() -> None:
     statement = next(
-        s for s in _statements(resources()["EscalationOpenFunction"]) if s["Sid"] == "ReadAlarmTags"
+        s
+        for s in _statements(resources()["EscalationOpenFunction"])
+        if s["Sid"] == "ReadAlarmTagsAndCompositeInputs"
     )
+    assert sorted(statement["Action"]) == ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
     resolver = _resolver(prefixes=[""])
 
     assert (

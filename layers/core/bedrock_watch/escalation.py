@@ -29,7 +29,15 @@ from bedrock_watch.config import env_int, env_str
 from bedrock_watch.contract import SEVERITIES, SIGNAL_COMPOSITE_INPUT, TAG_SEVERITY, TAG_SIGNAL
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.incidents import IncidentClosed, IncidentStore, incident_id_for
-from bedrock_watch.pages import Kind, Message, PageContext, context_from_alarm, render
+from bedrock_watch.pages import (
+    Kind,
+    Message,
+    PageContext,
+    composite_children,
+    context_from_alarm,
+    input_lines,
+    render,
+)
 from bedrock_watch.policy import parse_policy, plan
 
 if TYPE_CHECKING:
@@ -174,6 +182,15 @@ class Escalation:
         values = result["MetricDataResults"][0].get("Values", []) if result["MetricDataResults"] else []
         return float(values[0]) if values else None
 
+    def _child_states(self, names: list[str]) -> list[str]:
+        """What the alarms of a composite's rule say now (a composite carries no values itself)."""
+        try:
+            found = self._cw().describe_alarms(AlarmNames=names[:100], AlarmTypes=["MetricAlarm"])
+        except (ClientError, BotoCoreError) as err:
+            logger.warning("could not read the composite's inputs", error=str(err))
+            return []
+        return input_lines([dict(a) for a in found.get("MetricAlarms", [])])
+
     # ---------------------------------------------------------------- open
     def open_incident(self, event: dict[str, Any]) -> dict[str, Any]:
         """Open the incident of an ALARM event; the state the escalation state machine carries."""
@@ -214,6 +231,9 @@ class Escalation:
             context = PageContext.from_dict(
                 {**context.as_dict(), "burn_rate_usd_per_hour": self._burn_rate()}
             )
+        children = composite_children(event)
+        if children:
+            context = PageContext.from_dict({**context.as_dict(), "inputs": self._child_states(children)})
         incident_id = incident_id_for(
             alarm_arn or alarm_name, str(state.get("timestamp") or event.get("time"))
         )

@@ -11,6 +11,7 @@ prompt or response text can reach a pager even if it somehow ended up in an even
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -53,6 +54,8 @@ class PageContext:
     dashboard_url: str = ""
     alarm_url: str = ""
     runbook_url: str = ""
+    # A composite alarm pages with the states of the alarms its rule names ("name: STATE — reason").
+    inputs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +64,7 @@ class PageContext:
     def from_dict(cls, raw: dict[str, Any]) -> PageContext:
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         known["recent_values"] = [float(v) for v in known.get("recent_values", [])]
+        known["inputs"] = [str(v) for v in known.get("inputs", [])]
         for key in ("threshold", "burn_rate_usd_per_hour"):
             if known.get(key) is not None:
                 known[key] = float(known[key])
@@ -187,6 +191,26 @@ def context_from_alarm(
     )
 
 
+_RULE_ALARM = re.compile(r"""\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*"?([^")]+?)"?\s*\)""")
+
+
+def composite_children(event: dict[str, Any]) -> list[str]:
+    """Names of the alarms a composite alarm's rule refers to (empty for a metric alarm)."""
+    rule = ((event.get("detail") or {}).get("configuration") or {}).get("alarmRule")
+    if not isinstance(rule, str):
+        return []
+    names = [ref.rsplit(":alarm:", 1)[-1] for ref in _RULE_ALARM.findall(rule)]
+    return list(dict.fromkeys(names))
+
+
+def input_lines(alarms: list[dict[str, Any]]) -> list[str]:
+    """One line per child alarm (DescribeAlarms MetricAlarms entries): name, state, reason."""
+    return [
+        f"{a.get('AlarmName', '')}: {a.get('StateValue', '')} — {str(a.get('StateReason', ''))[:MAX_REASON]}"
+        for a in alarms
+    ]
+
+
 def _facts(ctx: PageContext) -> list[tuple[str, str]]:
     facts = [("Alarm", ctx.alarm_name), ("Severity", ctx.severity), ("Since", ctx.state_timestamp)]
     if ctx.metric:
@@ -199,6 +223,7 @@ def _facts(ctx: PageContext) -> list[tuple[str, str]]:
                 values + (f" (threshold {ctx.threshold:g})" if ctx.threshold is not None else ""),
             )
         )
+    facts += [("Input", line) for line in ctx.inputs]
     for label, value in (("Model", ctx.model_id), ("Route", ctx.route), ("Application", ctx.application)):
         if value:
             facts.append((label, value))

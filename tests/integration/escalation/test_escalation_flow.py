@@ -16,7 +16,7 @@ from bedrock_watch.webhooks import sign_slack
 from sandbox.events import load_event
 from sandbox.recorder import Recorder
 from sandbox.template import parameter_defaults
-from tests.integration.escalation.stack import SLACK_SIGNING_SECRET, EscalationStack, policy, wait_for
+from tests.integration.escalation.stack import SLACK_SIGNING_SECRET, STACK, EscalationStack, policy, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -326,3 +326,32 @@ def test_a_composite_input_alarm_never_pages_on_its_own(
     assert "composite input" in execution["output_json"]["incident"]["reason"]
     assert stack.incidents() == []
     assert recorder.requests("/slack") == []
+
+
+def test_a_composite_alarm_page_shows_what_its_inputs_say(
+    make_stack: Callable[..., EscalationStack], recorder: Recorder
+) -> None:
+    # Given the degradation composite's two inputs, both in ALARM with CloudWatch's reasons
+    stack = make_stack(SLOW_AFTER_TWO)
+    latency = stack.create_alarm("signal-latency-rise", Signal="composite-input")
+    errors = stack.create_alarm("signal-error-rate-above-normal", Signal="composite-input")
+    for name, reason in (
+        (latency, "Threshold Crossed: 3 out of the last 3 datapoints [71.0, 66.2, 58.9] were >= 50.0"),
+        (errors, "Threshold Crossed: 3 out of the last 3 datapoints [1.8, 2.4, 3.1] were > 0.5"),
+    ):
+        stack.cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
+
+    # When the composite (its rule names both) goes to ALARM
+    event = stack.alarm_event(f"{STACK}-degradation")
+    event["detail"]["configuration"] = {"alarmRule": f'ALARM("{latency}") AND ALARM("{errors}")'}
+    stack.put(event)
+
+    # Then devops's page carries each input's state and figures, not just the composite's name
+    stack.wait_paged("devops")
+    text = json.dumps(recorder.requests("/slack/devops")[-1].json())
+    assert f"{latency}: ALARM" in text
+    assert "[71.0, 66.2, 58.9]" in text
+    assert f"{errors}: ALARM" in text
+    assert "[1.8, 2.4, 3.1]" in text
+    stack.put(stack.alarm_event(event["detail"]["alarmName"], state="OK"))
+    stack.finished()

@@ -144,3 +144,15 @@ def test_jsm_acknowledge_and_close_address_the_alert_by_alias() -> None:
 
     assert ack_url == "https://j/v2/alerts/inc-7/acknowledge?identifierType=alias"
     assert close_url == "https://j/v2/alerts/inc-7/close?identifierType=alias"
+
+
+def test_a_composite_rule_names_its_inputs_once_by_name_or_arn() -> None:
+    from bedrock_watch.pages import composite_children
+
+    rule = (
+        'ALARM("bw-signal-latency-rise") AND (ALARM(bw-signal-error-rate) OR '
+        'NOT OK("arn:aws:cloudwatch:us-east-1:123456789012:alarm:bw-signal-latency-rise"))'
+    )
+    event = {"detail": {"configuration": {"alarmRule": rule}}}
+    assert composite_children(event) == ["bw-signal-latency-rise", "bw-signal-error-rate"]
+    assert composite_children({"detail": {"configuration": {"metrics": []}}}) == []
