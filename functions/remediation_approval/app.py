@@ -3,18 +3,17 @@ remediation topic and to the approvers' escalation channels."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_watch.approvals import approval_message, notify_approvers, request_approval
 from bedrock_watch.channels.registry import ChannelFactory
 from bedrock_watch.config import env_list, env_str
+from bedrock_watch.secretstore import SecretCache
 
 logger = Logger()
 
@@ -40,6 +39,7 @@ SETTINGS = Settings(
 )
 DYNAMODB = boto3.client("dynamodb")
 SNS = boto3.client("sns")
+SECRETS = SecretCache()
 
 
 @logger.inject_lambda_context
@@ -51,7 +51,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         sns=SNS,
         table_name=SETTINGS.state_table,
         topic_arn=SETTINGS.topic_arn,
-        secret=str(parameters.get_secret(SETTINGS.secret_arn, max_age=300)).encode(),
+        secret=SECRETS.text(SETTINGS.secret_arn).encode(),
         base_url=SETTINGS.approval_url,
         task_token=event["taskToken"],
         execution=request["executionName"],
@@ -63,9 +63,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     failures: list[str] = []
     if SETTINGS.approval_channels:
-        vendor_secret = json.loads(
-            str(parameters.get_secret(SETTINGS.channel_secret_arn, max_age=300)) or "{}"
-        )
+        vendor_secret = SECRETS.json(SETTINGS.channel_secret_arn)
         factory = ChannelFactory(vendor_secret, SNS, SETTINGS.escalation_topic_arn)
         message = approval_message(
             request=request,

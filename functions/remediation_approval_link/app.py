@@ -9,11 +9,11 @@ from urllib.parse import parse_qs
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_watch.approvals import ApprovalNotPending, check_link, confirmation_page, decide, page
 from bedrock_watch.config import env_str
+from bedrock_watch.secretstore import SecretCache
 from bedrock_watch.signing import InvalidSignature
 
 logger = Logger()
@@ -21,6 +21,7 @@ STATE_TABLE = env_str("STATE_TABLE")
 SECRET_ARN = env_str("LINK_SECRET_ARN")
 DYNAMODB = boto3.client("dynamodb")
 SFN = boto3.client("stepfunctions")
+SECRETS = SecretCache()
 
 
 def _fields(event: dict[str, Any]) -> dict[str, str]:
@@ -36,7 +37,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     fields = _fields(event)
     decision, token = fields.get("decision", ""), fields.get("token", "")
     http = event.get("requestContext", {}).get("http", {})
-    secret = str(parameters.get_secret(SECRET_ARN, max_age=300)).encode()
+    secret = SECRETS.text(SECRET_ARN).encode()
     try:
         if http.get("method", "GET") != "POST":
             check_link(secret, token, decision)
