@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from bedrock_watch.contract import short_alarm_name
 from sandbox.intrinsics import REGION
 from sandbox.scenario import Acknowledge, Application, Scenario, ScenarioError, load
 from sandbox.template import ROOT
@@ -96,6 +97,7 @@ class DrillResult:
     routes: dict[str, dict[str, Any]]
     wall_seconds: float
     out_dir: Path
+    stack_name: str = "bedrock-watch"
 
     def of(self, kind: str) -> list[Entry]:
         return [e for e in self.timeline if e.kind == kind]
@@ -115,10 +117,6 @@ class Timeline:
         self.out.write(entry.line() + "\n")
         self.out.flush()
         return entry
-
-
-def _short(alarm: str, stack: str) -> str:
-    return alarm.removeprefix(f"{stack}-")
 
 
 def _relative(path: str) -> str:
@@ -457,7 +455,7 @@ class Drill:
             self.timeline.add(
                 now,
                 "alarm",
-                f"{_short(change.alarm, self.stack.stack_name)} "
+                f"{short_alarm_name(change.alarm, self.stack.stack_name)} "
                 f"{change.previous.value} -> {change.current.value}",
                 change.current.reason,
                 alarm=change.alarm,
@@ -503,7 +501,7 @@ class Drill:
             )
             self.incidents[incident_id] = item
             seen = self.incident_marks.get(incident_id, 0)
-            alarm = _short(str(item["alarmName"]), self.stack.stack_name)
+            alarm = short_alarm_name(str(item["alarmName"]), self.stack.stack_name)
             for entry in list(item.get("timeline", []))[seen:]:
                 self._incident_entry(now, item, alarm, entry)
             self.incident_marks[incident_id] = len(item.get("timeline", []))
@@ -725,6 +723,7 @@ class Drill:
             self.routes,
             wall,
             OUT / f"drill-{self.scenario.name}",
+            self.stack.stack_name,
         )
         write_outputs(result, self.sb, self.out, [r.path for r in self.recorder.requests()])
         return result

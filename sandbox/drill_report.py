@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bedrock_watch.contract import short_alarm_name
 from sandbox.metrics import MetricKey, MetricStore
 
 if TYPE_CHECKING:
@@ -114,9 +115,7 @@ def incident_table(result: DrillResult) -> str:
         tiers = " > ".join(str(p["tier"]) for p in inc.get("pagedTiers", []))
         body.append(
             (
-                str(inc["alarmName"]).split("-", 2)[-1]
-                if str(inc["alarmName"]).startswith("bedrock-watch-")
-                else str(inc["alarmName"]),
+                short_alarm_name(str(inc["alarmName"]), result.stack_name),
                 str(inc.get("severity", "")),
                 _clock(inc.get("openedAtSimulated")),
                 tiers or "-",

@@ -45,7 +45,7 @@ def test_the_throttling_storm_pages_is_acknowledged_at_tier_two_and_fails_over(
     drill: tuple[DrillResult, str],
 ) -> None:
     result, _ = drill
-    throttle_alarm = f"bedrock-watch-model-throttle-rate-critical-{STORM.model}"
+    throttle_alarm = f"bedrock-watch.model-throttle-rate-critical-{STORM.model}"
     # Given the storm on the chat route's primary, the per-model throttle-rate alarm fires after it started
     fired = first(result, "alarm", alarm=throttle_alarm, state="ALARM")
     assert fired.minute > STORM.from_minute
@@ -91,7 +91,7 @@ def test_the_route_fails_back_after_the_cool_down_then_the_budget_downgrades_it(
     ]
     # the failback waited for the storm's alarm to be OK (and then its cool-down)
     failback = first(result, "route", route="chat", action="failback")
-    ok = first(result, "alarm", alarm=f"bedrock-watch-model-throttle-rate-critical-{STORM.model}", state="OK")
+    ok = first(result, "alarm", alarm=f"bedrock-watch.model-throttle-rate-critical-{STORM.model}", state="OK")
     assert failback.minute > ok.minute
     assert "returned to OK" in failback.detail
     assert result.routes["chat"]["active"] == CHAT.cheaper
@@ -107,14 +107,14 @@ def test_the_spend_surge_crosses_the_75_then_the_90_percent_budget_lines(
 ) -> None:
     result, _ = drill
     surge = next(i for i in SCENARIO.incidents if i.kind == "spend_surge")
-    elevated = first(result, "alarm", alarm="bedrock-watch-budget-elevated", state="ALARM")
-    critical = first(result, "alarm", alarm="bedrock-watch-budget-critical", state="ALARM")
+    elevated = first(result, "alarm", alarm="bedrock-watch.budget-elevated", state="ALARM")
+    critical = first(result, "alarm", alarm="bedrock-watch.budget-critical", state="ALARM")
     assert surge.from_minute < elevated.minute < critical.minute
     # the reason carries the utilisation the budget guard published, above each line
     assert "(75.0)" in elevated.detail
     assert "(90.0)" in critical.detail
     # the critical budget alarm pages and downgrades the route it names
-    first(result, "page", alarm="bedrock-watch-budget-critical", tier="devops")
+    first(result, "page", alarm="bedrock-watch.budget-critical", tier="devops")
     downgrade = first(result, "route", route="chat", action="downgrade")
     assert downgrade.minute >= critical.minute
 
@@ -123,10 +123,10 @@ def test_the_latency_regression_raises_the_model_warning_only(drill: tuple[Drill
     result, _ = drill
     slow = next(i for i in SCENARIO.incidents if i.kind == "latency")
     warning = first(
-        result, "alarm", alarm=f"bedrock-watch-model-latency-p95-warning-{slow.model}", state="ALARM"
+        result, "alarm", alarm=f"bedrock-watch.model-latency-p95-warning-{slow.model}", state="ALARM"
     )
     assert slow.from_minute < warning.minute <= slow.to_minute + 1
-    page = first(result, "page", alarm=f"bedrock-watch-model-latency-p95-warning-{slow.model}")
+    page = first(result, "page", alarm=f"bedrock-watch.model-latency-p95-warning-{slow.model}")
     assert "warning" in page.title
     assert not [e for e in result.of("route") if e.data["route"] == "summarise"]
 
@@ -175,7 +175,7 @@ def test_the_storm_drill_is_acknowledged_from_the_console_and_fails_over_and_bac
     storm = load("storm")
     (ack,) = storm.acknowledgements
     result = run("storm", io.StringIO())
-    throttle_alarm = f"bedrock-watch-model-throttle-rate-critical-{storm.routes['chat'].primary}"
+    throttle_alarm = f"bedrock-watch.model-throttle-rate-critical-{storm.routes['chat'].primary}"
     # Then the first tier's page is acknowledged through the ack function's console input
     page = first(result, "page", alarm=throttle_alarm, tier="devops")
     acked = first(result, "ack", alarm=throttle_alarm)

@@ -504,7 +504,7 @@ def test_every_alarm_is_tagged_for_escalation_and_remediation() -> None:
 def test_every_alarm_name_carries_the_stack_prefix_and_is_unique() -> None:
     rendered = render().resources
     names = [rendered[logical_id]["Properties"]["AlarmName"] for logical_id in alarms()]
-    assert all(name.startswith("bedrock-watch-") for name in names)
+    assert all(name.startswith("bedrock-watch.") for name in names)
     assert len(names) == len(set(names))
 
 

@@ -102,7 +102,7 @@ def test_alarm_tags_are_readable_only_for_this_stacks_alarms_unless_prefixes_are
     resolver = _resolver(prefixes=[""])
 
     assert (
-        resolver.resolve(statement["Resource"]) == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:bw-prod-*"
+        resolver.resolve(statement["Resource"]) == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:bw-prod.*"
     )
 
 
@@ -165,12 +165,15 @@ def _alarm(name: str, state: str = "ALARM") -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("prefixes", "alarm", "escalated"),
     [
-        ([""], "bw-prod-ModelErrors", True),
-        ([""], "bw-staging-ModelErrors", False),
+        ([""], "bw-prod.ModelErrors", True),
+        ([""], "bw-staging.ModelErrors", False),
+        # another stack whose name starts with this one's ("bw-prod-eu") is not this stack
+        ([""], "bw-prod-eu.ModelErrors", False),
+        ([""], "bw-prod-ModelErrors", False),
         ([""], "payments-latency", False),
         (["payments-", "search-"], "payments-latency", True),
         (["payments-", "search-"], "search-errors", True),
-        (["payments-", "search-"], "bw-prod-ModelErrors", True),
+        (["payments-", "search-"], "bw-prod.ModelErrors", True),
         (["payments-", "search-"], "billing-errors", False),
     ],
 )

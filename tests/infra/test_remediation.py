@@ -22,7 +22,7 @@ FUNCTIONS = {
 AWS_ERROR_PREFIXES = ("States.", "Lambda.", "DynamoDB.")
 ARN = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}:"
 ROUTE_PARAMETERS = ARN.replace("{service}", "ssm") + "parameter/${AWS::StackName}/routes/*"
-STACK_ALARMS = ARN.replace("{service}", "cloudwatch") + "alarm:${AWS::StackName}-*"
+STACK_ALARMS = ARN.replace("{service}", "cloudwatch") + "alarm:${AWS::StackName}.*"
 
 
 def walk(node: Any) -> Iterator[tuple[str, Any]]:
@@ -112,7 +112,7 @@ def test_alarm_reads_are_scoped_to_this_stacks_alarms() -> None:
     pattern = FUNCTIONS["RemediationTriggerFunction"]["Properties"]["Events"]["AlarmStateChange"][
         "Properties"
     ]
-    assert pattern["Pattern"]["detail"]["alarmName"] == [{"prefix": {"Fn::Sub": "${AWS::StackName}-"}}]
+    assert pattern["Pattern"]["detail"]["alarmName"] == [{"prefix": {"Fn::Sub": "${AWS::StackName}."}}]
 
 
 def test_wildcard_resources_only_where_aws_offers_no_resource_level_permission() -> None:

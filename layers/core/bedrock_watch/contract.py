@@ -85,6 +85,22 @@ AWS_BEDROCK_METRICS: Final = frozenset(
     }
 )
 
+# Alarm names: "<stack>.<alarm>". Stack names hold only letters, digits and hyphens, so the dot
+# makes "<stack>." a prefix no other stack's alarms can share ("bedrock-watch-" would also match
+# every alarm of a stack named "bedrock-watch-prod"); EventBridge rules and IAM ARNs match on it.
+ALARM_NAME_DELIMITER: Final = "."
+
+
+def alarm_name_prefix(stack: str) -> str:
+    """The prefix every alarm of `stack` starts with and no other stack's alarm can."""
+    return f"{stack}{ALARM_NAME_DELIMITER}"
+
+
+def short_alarm_name(alarm_name: str, stack: str) -> str:
+    """The alarm's name without its stack prefix (other alarms unchanged)."""
+    return alarm_name.removeprefix(alarm_name_prefix(stack))
+
+
 # Alarm tags read by escalation and remediation.
 TAG_SEVERITY: Final = "Severity"
 TAG_RUNBOOK: Final = "Runbook"

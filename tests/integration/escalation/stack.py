@@ -112,7 +112,7 @@ class EscalationStack:
     # ---------------------------------------------------------------- driving
     def create_alarm(self, suffix: str, **tags: str) -> str:
         """An alarm named like this stack's alarms, tagged; returns its name."""
-        name = f"{STACK}-{suffix}"
+        name = f"{STACK}.{suffix}"
         self.cw.put_metric_alarm(
             AlarmName=name,
             Namespace="BedrockWatch",

@@ -342,7 +342,7 @@ def test_a_composite_alarm_page_shows_what_its_inputs_say(
         stack.cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
 
     # When the composite (its rule names both) goes to ALARM
-    event = stack.alarm_event(f"{STACK}-degradation")
+    event = stack.alarm_event(f"{STACK}.degradation")
     event["detail"]["configuration"] = {"alarmRule": f'ALARM("{latency}") AND ALARM("{errors}")'}
     stack.put(event)
 

@@ -10,7 +10,7 @@ from sandbox.template import resources
 
 pytestmark = pytest.mark.integration
 
-ALARM = "bedrock-watch-Errors"
+ALARM = "bedrock-watch.Errors"
 ARN = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ALARM}"
 
 

@@ -42,7 +42,7 @@ def _everything(message: Message) -> str:
 def test_a_page_carries_the_llm_context_and_the_links() -> None:
     text = _page().text()
 
-    assert "[CRITICAL] bedrock-watch-ModelErrors-chat is in ALARM" in text
+    assert "[CRITICAL] bedrock-watch.ModelErrors-chat is in ALARM" in text
     assert "Threshold Crossed: 2 out of the last 2 datapoints" in text  # state reason
     assert "Recent values: 37, 41 (threshold 25)" in text
     assert "Model: anthropic.claude-sonnet-4-5-20250929-v1:0" in text

@@ -152,7 +152,7 @@ def test_requests_the_route_cannot_serve_are_refused(
 
 def test_an_alarm_does_not_walk_a_failed_over_route_down_its_fallbacks() -> None:
     alarm_request = RemediationRequest(
-        action="failover", route="chat", alarm_name="bedrock-watch-chat-errors"
+        action="failover", route="chat", alarm_name="bedrock-watch.chat-errors"
     )
     p = plan(alarm_request, on(FB1))
     assert p.noop

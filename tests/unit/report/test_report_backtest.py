@@ -14,7 +14,7 @@ from sandbox.report import build_report, plan_backtest
 from sandbox.template import load_template
 from tests.unit.report.conftest import START, line, record, write_lines
 
-ERROR_RATE_CRITICAL = "bedrock-watch-error-rate-critical"
+ERROR_RATE_CRITICAL = "bedrock-watch.error-rate-critical"
 
 
 def _traffic(tmp_path: Path, failing_minutes: range) -> Path:
@@ -50,7 +50,7 @@ def test_an_error_burst_fires_the_error_rate_alarm_when_cloudwatch_would_and_it_
     assert episodes[ERROR_RATE_CRITICAL]["resolved_at"] == "2026-11-26T12:35:00Z"
     assert "2 out of the last 3 datapoints" in episodes[ERROR_RATE_CRITICAL]["reason"]
     # and the 3-of-3 signal alarm, which needs three bad periods in a row, does not fire
-    assert "bedrock-watch-signal-error-rate-above-normal" not in episodes
+    assert "bedrock-watch.signal-error-rate-above-normal" not in episodes
 
 
 def test_healthy_traffic_fires_nothing(tmp_path: Path) -> None:
@@ -62,10 +62,10 @@ def test_alarms_the_logs_cannot_judge_are_listed_as_skipped_with_the_reason() ->
     metric, composite, skipped, approximated = plan_backtest("BedrockWatch", load_template())
     evaluated = {a.name for a in metric} | {c.name for c in composite}
     assert ERROR_RATE_CRITICAL in evaluated
-    assert "bedrock-watch-degradation" in evaluated  # a composite of two evaluated alarms
-    assert skipped["bedrock-watch-budget-critical"].startswith("budget metric BudgetUtilization")
-    assert skipped["bedrock-watch-meter-blind"].startswith("AWS/Bedrock-native metric")
-    assert skipped["bedrock-watch-metering-errors"].startswith("AWS/Lambda metric")
+    assert "bedrock-watch.degradation" in evaluated  # a composite of two evaluated alarms
+    assert skipped["bedrock-watch.budget-critical"].startswith("budget metric BudgetUtilization")
+    assert skipped["bedrock-watch.meter-blind"].startswith("AWS/Bedrock-native metric")
+    assert skipped["bedrock-watch.metering-errors"].startswith("AWS/Lambda metric")
     assert not evaluated & set(skipped)
     assert set(approximated) == {a.name for a in metric if a.threshold_metric_id}
 

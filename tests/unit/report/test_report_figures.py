@@ -121,5 +121,5 @@ def test_the_text_report_names_models_applications_and_fired_alarms() -> None:
     assert "anthropic.claude-sonnet-4-5-20250929-v1:0" in text
     assert "support-bot" in text
     assert "truncated JSON" in text
-    assert "bedrock-watch-error-rate-critical" in text
+    assert "bedrock-watch.error-rate-critical" in text
     assert "AWS/Bedrock-native metric" in text
