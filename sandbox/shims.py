@@ -186,7 +186,7 @@ def _invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
         function_name=fn.function_name,
         invoked_function_arn=fn.function_arn,
         memory_limit_in_mb=int(fn.memory_size or 128),
-        log_group_name=f"/aws/lambda/{fn.function_name}",
+        log_group_name=str(fn.logs_group_name),
     )
     buf = io.StringIO()
     error_type: str | None = None

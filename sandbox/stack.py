@@ -14,7 +14,6 @@ so ARNs resolve, and policy resources are listed as not created for that reason.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import re
@@ -638,8 +637,16 @@ def _function(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Ma
         Tags={str(k): str(v) for k, v in (props.get("Tags") or {}).items()},
     )
     stack._register(lid, type_, name, props, Arn=created["FunctionArn"])
-    # Lambda creates /aws/lambda/<name> on first use when the template does not (moto does not)
-    _ensure_log_group(stack, f"/aws/lambda/{name}")
+    log_group = (props.get("LoggingConfig") or {}).get("LogGroup")
+    if log_group:
+        # moto ignores LoggingConfig and always writes to /aws/lambda/<name>: point it at the
+        # function's own group, as Lambda does (the smallest shim; docs/decisions.md).
+        from moto.awslambda.utils import get_backend
+
+        get_backend(stack.account_id, stack.region).get_function(name).logs_group_name = str(log_group)
+    else:
+        # Lambda creates /aws/lambda/<name> on first use when the template does not (moto does not)
+        _ensure_log_group(stack, f"/aws/lambda/{name}")
     invoke = props.get("EventInvokeConfig")
     if invoke:
         _event_invoke_config(stack, name, invoke)
@@ -758,9 +765,12 @@ def _source_event(stack: Stack, lid: str, event_name: str, event: Mapping[str, A
 def _log_group(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
     name = str(props.get("LogGroupName") or _name(stack.stack_name, lid, 512))
     logs = stack.client("logs")
-    # a function that already logged has created it, as Lambda does
-    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+    try:
         logs.create_log_group(logGroupName=name)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        # What CloudFormation answers when something (Lambda, logging on first use) created the
+        # group before the stack did: the deployment fails; it never adopts the group.
+        raise StackError(f"{lid}: log group {name} already exists") from None
     if props.get("RetentionInDays") is not None:
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
     arn = f"arn:aws:logs:{stack.region}:{stack.account_id}:log-group:{name}:*"

@@ -17,18 +17,18 @@ def test_globals_give_every_function_python313_arm64_and_the_core_layer() -> Non
     assert {"Ref": "CoreLayer"} in fn_globals["Layers"]
 
 
-def test_every_function_has_its_own_log_group_with_retention() -> None:
+def test_every_function_logs_to_its_own_log_group_created_before_it() -> None:
     functions = resources(type_="AWS::Serverless::Function")
-    log_groups = resources(type_="AWS::Logs::LogGroup").values()
-    named = {
-        lg["Properties"]["LogGroupName"]["Fn::Sub"]: lg["Properties"].get("RetentionInDays")
-        for lg in log_groups
-        if isinstance(lg["Properties"].get("LogGroupName"), dict)
-    }
-    for name in functions:
-        key = f"/aws/lambda/${{{name}}}"
-        assert key in named, f"{name} has no log group"
-        assert named[key] == {"Ref": "LogRetentionDays"}
+    log_groups = resources(type_="AWS::Logs::LogGroup")
+    for name, fn in functions.items():
+        ref = fn["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        assert isinstance(ref, dict), f"{name} has no LoggingConfig.LogGroup"
+        assert ref.keys() == {"Ref"}, f"{name}: LoggingConfig.LogGroup must be a Ref to its log group"
+        group = log_groups.get(ref["Ref"])
+        assert group is not None, f"{name} logs to {ref['Ref']}, which is not a log group of the template"
+        assert group["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}
+        # A name derived from the function would make the group wait for it (FACTS §9).
+        assert name not in json.dumps(group), f"{ref['Ref']} depends on {name}"
 
 
 def _lint(tmp_path: Path, definition: dict[str, object]) -> subprocess.CompletedProcess[str]:

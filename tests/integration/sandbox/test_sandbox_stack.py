@@ -44,6 +44,8 @@ def test_every_resource_of_the_template_is_created_or_reported_with_a_reason(sta
             assert logical_id in reported or logical_id in stack.omitted, f"{logical_id} vanished silently"
     assert all(u.reason for u in stack.unsupported)
     assert "not created" in stack.report() or not stack.unsupported
+    # a resource that already existed fails a real deployment (e.g. a log group Lambda made first)
+    assert not [u for u in stack.unsupported if "already exists" in u.reason]
 
 
 def test_the_template_outputs_resolve_to_created_resources(stack: Stack) -> None:
@@ -229,3 +231,48 @@ def test_schedules_fire_on_the_simulated_clock_with_the_scheduled_time(
         i.event for i in shims.INVOCATIONS if i.function_name == stack.function_name("Emitter")
     ]
     assert events[0] == {"scheduledTime": "2026-11-26T19:15:00Z"}
+
+
+_RACING_LOG_GROUP = """
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: index.handler
+      Runtime: python3.13
+      InlineCode: "def handler(event, context):\\n    return None\\n"
+  FnLogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub /aws/lambda/${Fn}
+"""
+
+
+def test_a_log_group_named_after_its_function_fails_the_deploy_as_on_aws(aws: None) -> None:
+    # Given a log group that waits for its function (the name refers to it), when the function
+    # has logged first (the sandbox assumes it has: on AWS a custom resource or subscription can
+    # run it), then the deployment fails as CloudFormation's does, instead of adopting the group.
+    stack = Stack(load_yaml(_RACING_LOG_GROUP), stack_name="fx").create()
+
+    failed = {u.logical_id: u.reason for u in stack.unsupported}
+    assert failed["FnLogGroup"] == "StackError: FnLogGroup: log group /aws/lambda/fx-Fn already exists"
+
+
+def test_a_function_writes_to_the_log_group_its_logging_config_names(aws: None) -> None:
+    template = load_yaml(
+        _RACING_LOG_GROUP.replace("${Fn}", "fx/own")
+        .replace(
+            "      Runtime: python3.13\n",
+            "      Runtime: python3.13\n      LoggingConfig: {LogGroup: !Ref FnLogGroup}\n",
+        )
+        .replace("return None", "print('hello')")
+    )
+    with shims.in_process_lambdas():
+        stack = Stack(template, stack_name="fx").create()
+        boto3.client("lambda").invoke(FunctionName=stack.physical_id("Fn"), Payload=b"{}")
+    logs = boto3.client("logs")
+    assert [
+        g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+    ] == ["/aws/lambda/fx/own"]
+    events = logs.filter_log_events(logGroupName="/aws/lambda/fx/own")["events"]
+    assert [e["message"] for e in events] == ["hello"]
