@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV      := .venv
 BIN       := $(VENV)/bin
 PY        := $(BIN)/python
-STAMP     := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/requirements.txt | sha1sum | cut -c1-12)
+STAMP     := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/core/requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 # sam needs python3.13 on PATH to build the python3.13 layer and functions: the venv's bin/ gives it.
 export PATH := $(abspath $(BIN)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -28,9 +28,11 @@ help:
 $(PY):
 	@py=$$(scripts/find-python313.sh) && echo "creating $(VENV) with $$py" && "$$py" -m venv $(VENV)
 
-$(STAMP): $(PY) requirements-dev.txt layers/core/requirements.txt
+$(STAMP): $(PY) requirements-dev.txt layers/core/requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# the `bedrock-watch` command, editable: it runs this checkout's code
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)
@@ -64,11 +66,11 @@ test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit -q
 
 demo: $(STAMP)
-	$(PY) -m sandbox drill --scenario $(SCENARIO)
+	$(BIN)/bedrock-watch drill --scenario $(SCENARIO)
 
 # FILES: invocation-log files or folders (S3 or CloudWatch Logs exports); ARGS: e.g. --html report.html
 report: $(STAMP)
-	$(PY) -m sandbox report $(FILES) $(ARGS)
+	$(BIN)/bedrock-watch report $(FILES) $(ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/metering.py

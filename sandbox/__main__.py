@@ -1,6 +1,8 @@
 """`python -m sandbox <command>`: the stack on an embedded AWS (moto), no account needed.
 
-Commands: `drill --scenario NAME|PATH` (what `make demo` runs: a live incident drill);
+Users run `bedrock-watch` (bedrock_watch_cli); this entry point is the emulator's own, for the
+tests and for working on the sandbox. Commands:
+`drill --scenario NAME|PATH` (what `make demo` runs: a live incident drill);
 `report FILES…` (meter real invocation logs and backtest the template's alarms on them);
 `replay` (the metering function alone on the shipped sample logs, per-model table).
 """

@@ -1,4 +1,4 @@
-"""`python -m sandbox drill --scenario NAME|PATH` (what `make demo` runs): a live incident drill.
+"""`bedrock-watch drill --scenario NAME|PATH` (what `make demo` runs): a live incident drill.
 
 The whole stack from template.yaml runs on moto (sandbox.runtime): the scenario's applications
 send traffic minute by minute through the real invocation-log path (put_log_events → the

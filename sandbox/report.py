@@ -1,4 +1,4 @@
-"""`python -m sandbox report FILES…`: meter a user's real invocation logs and backtest the alarms.
+"""`bedrock-watch report FILES…`: meter a user's real invocation logs and backtest the alarms.
 
 Input: files or folders (recursively) of Bedrock model-invocation logs as exported from S3
 (`AWSLogs/<acct>/BedrockModelInvocationLogs/<region>/yyyy/mm/dd/hh/*.json.gz`, one record per

@@ -26,6 +26,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -91,9 +92,16 @@ def _code_dir(code: bytes) -> Path:
     if sha not in _CODE_DIRS:
         target = _TMP / sha
         if not target.exists():
-            target.mkdir(parents=True, exist_ok=True)
+            # Extract aside, then rename: another test run on this machine may be looking for the
+            # same folder, and must never see it half-written.
+            _TMP.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=_TMP, prefix=f".{sha}-"))
             with zipfile.ZipFile(io.BytesIO(code)) as zf:
-                zf.extractall(target)
+                zf.extractall(staging)
+            try:
+                staging.rename(target)
+            except OSError:  # another process got there first with the same content
+                shutil.rmtree(staging, ignore_errors=True)
         _CODE_DIRS[sha] = target
     return _CODE_DIRS[sha]
 
