@@ -62,6 +62,12 @@ BUDGET_METRICS: Final[dict[str, str]] = {
     "HoursUntilBudgetExhausted": "None",
 }
 
+# Public endpoints (acknowledge and approval links, vendor webhooks) -> unit. One metric for every
+# endpoint together, at the [] dimension set only: the reason, endpoint and source stay fields of
+# the EMF line (queryable in Logs Insights), never dimensions (each value would be a billed metric).
+REFUSED_REQUESTS: Final = "RefusedRequests"
+ENDPOINT_METRICS: Final[dict[str, str]] = {REFUSED_REQUESTS: "Count"}
+
 # AWS/Bedrock built-in metrics (FACTS §3), dimension ModelId (or none for all models).
 AWS_BEDROCK_NAMESPACE: Final = "AWS/Bedrock"
 AWS_BEDROCK_METRICS: Final = frozenset(
