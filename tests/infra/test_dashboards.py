@@ -29,23 +29,30 @@ def bodies(overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]
     return {name: json.loads(resources[name]["Properties"]["DashboardBody"]) for name in DASHBOARDS}
 
 
-def metric_references(body: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(namespace, metric name, options) of every metric line and SEARCH expression.
+def references(body: dict[str, Any]) -> Iterator[tuple[str, str, frozenset[str], dict[str, Any]]]:
+    """(namespace, metric name, dimension names, options) of every metric line and SEARCH expression.
 
     Metric lines are [namespace, name, dim, value, ..., {options}], where "." repeats the value
-    in the same position of the line above."""
+    in the same position of the line above; a SEARCH's schema keys are its dimension names."""
     for widget in body["widgets"]:
         previous: list[Any] = []
         for line in widget.get("properties", {}).get("metrics", []):
             options = line[-1] if line and isinstance(line[-1], dict) else {}
             values = line[:-1] if options else line
             if "expression" in options and not values:
-                for namespace, _dims, name in _SEARCH.findall(options["expression"]):
-                    yield namespace, name, options
+                for namespace, dims, name in _SEARCH.findall(options["expression"]):
+                    keys = frozenset(k.strip() for k in dims.split(",") if k.strip())
+                    yield namespace, name, keys, options
                 continue
             values = [previous[i] if v == "." else v for i, v in enumerate(values)]
             previous = values
-            yield values[0], values[1], options
+            yield values[0], values[1], frozenset(values[2::2]), options
+
+
+def metric_references(body: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric name, options) of every metric line and SEARCH expression."""
+    for namespace, name, _, options in references(body):
+        yield namespace, name, options
 
 
 def check_metric(namespace: str, name: str) -> str | None:
@@ -224,26 +231,9 @@ def test_monitored_regions_add_a_line_per_region_to_every_cross_region_widget() 
             assert name in contract.BUDGET_METRICS
 
 
-def dimension_references(body: dict[str, Any]) -> Iterator[tuple[str, str, frozenset[str]]]:
-    """(namespace, metric, dimension names) of every metric line and SEARCH expression."""
-    for widget in body["widgets"]:
-        previous: list[Any] = []
-        for line in widget.get("properties", {}).get("metrics", []):
-            options = line[-1] if line and isinstance(line[-1], dict) else {}
-            values = line[:-1] if options else line
-            if "expression" in options and not values:
-                for namespace, dims, name in _SEARCH.findall(options["expression"]):
-                    keys = frozenset(k.strip() for k in dims.split(",") if k.strip())
-                    yield namespace, name, keys
-                continue
-            values = [previous[i] if v == "." else v for i, v in enumerate(values)]
-            previous = values
-            yield values[0], values[1], frozenset(values[2::2])
-
-
 def unpublished_references(body: dict[str, Any], level: str) -> list[str]:
     problems = []
-    for namespace, name, dims in dimension_references(body):
+    for namespace, name, dims, _ in references(body):
         if namespace == NAMESPACE and name in contract.SPECS:
             published = {frozenset(s) for s in contract.spec(name).dimension_sets(level)}
             if dims not in published:
