@@ -28,6 +28,8 @@ from bedrock_watch.contract import (
 )
 
 MALFORMED_METRIC: Final = "MalformedRecords"
+# Property: requests of the series priced at the tier they asked for (no served tier was logged).
+TIER_AS_REQUESTED: Final = "TierPricedAsRequested"
 MAX_METRICS_PER_DOCUMENT: Final = 100
 MAX_VALUES_PER_METRIC: Final = 100
 MINUTE_MS: Final = 60_000
@@ -56,6 +58,8 @@ class Series:
 
     sums: dict[str, float] = field(default_factory=lambda: dict(_ZERO_SUMS))
     samples: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in SAMPLED_METRICS})
+    # Plain EMF properties (queryable in Logs Insights, never a billed metric), e.g. TIER_AS_REQUESTED.
+    properties: dict[str, int] = field(default_factory=dict)
 
 
 # (minute start ms, ModelId, Application): a plain tuple, hashed in C on the per-record hot path.
@@ -115,6 +119,8 @@ class EmfWriter:
                 document: dict[str, Any] = {"_aws": self._directive(timestamp_ms, part, _DIMENSIONS)}
                 document[DIMENSION_MODEL] = key[1]
                 document[DIMENSION_APPLICATION] = key[2]
+                if page == 0 and offset == 0 and series.properties:
+                    document.update(series.properties)
                 for name in part:
                     document[name] = values[name]
                 yield document

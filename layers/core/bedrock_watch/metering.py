@@ -24,7 +24,7 @@ import orjson
 
 from bedrock_watch.config import env_int, env_json, env_str
 from bedrock_watch.contract import OTHER_APPLICATION, UNATTRIBUTED
-from bedrock_watch.emf import MINUTE_MS, EmfWriter, Series, SeriesKey, minute_of
+from bedrock_watch.emf import MINUTE_MS, TIER_AS_REQUESTED, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 from bedrock_watch.pricing import PriceBook
 from bedrock_watch.profiles import ProfileResolver
@@ -84,6 +84,7 @@ class BatchSummary:
     malformed: int = 0
     malformed_reasons: dict[str, int] = field(default_factory=dict)
     unpriced: int = 0
+    tier_as_requested: int = 0  # priced at the requested tier: the record logged no served tier
     documents: int = 0
     emf_bytes: int = 0
     clamped_timestamps: int = 0
@@ -305,10 +306,13 @@ class Meter:
             if cost:
                 sums["CostUSD"] += cost
             return
+        cache_read = record.cache_read_tokens
+        if cache_read and self.price_book.input_includes_cache_read(model):
+            # This model's logged input count already holds the cache reads: count them once.
+            input_tokens = input_tokens - cache_read if input_tokens > cache_read else 0
         sums["InputTokens"] += input_tokens
         sums["OutputTokens"] += output_tokens
         total = input_tokens + output_tokens
-        cache_read = record.cache_read_tokens
         if cache_read:
             sums["CacheReadInputTokens"] += cache_read
             total += cache_read
@@ -328,6 +332,10 @@ class Meter:
             batch.summary.unpriced += 1
         else:
             sums["CostUSD"] += cost
+        if record.service_tier_requested:
+            # Priced at the tier the request asked for: no served tier was logged (an EMF property).
+            figures.properties[TIER_AS_REQUESTED] = figures.properties.get(TIER_AS_REQUESTED, 0) + 1
+            batch.summary.tier_as_requested += 1
         latency = record.latency_ms
         ttft = record.ttft_ms
         if ttft is not None:

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 
 from bedrock_watch.metering import Meter, MeteringSettings
+from bedrock_watch.pricing import PriceBook
 from bedrock_watch.profiles import ProfileResolver
-from bedrock_watch.records import ErrorClass, InvocationRecord, ModelKind, ModelRef, Scope
+from bedrock_watch.records import ErrorClass, InvocationRecord, ModelKind, ModelRef, Scope, parse_line
+from sandbox.events import load_event
+from scripts.make_events import message_of
 
 MINUTE = 60_000
 NOW = 1_795_694_400_000  # 2026-11-26T12:00:00Z
@@ -26,6 +29,9 @@ class FlatPrices:
         if model.base_id.startswith("unpriced."):
             return None
         return record.input_tokens * 1e-6 + record.output_tokens * 2e-6
+
+    def input_includes_cache_read(self, model: ModelRef) -> bool:
+        return False
 
 
 def model(base_id: str) -> ModelRef:
@@ -71,3 +77,16 @@ def make_meter() -> Callable[..., Meter]:
         return Meter(MeteringSettings(**settings), FlatPrices(), ProfileResolver({}))  # type: ignore[arg-type]
 
     return build
+
+
+@pytest.fixture(scope="module")
+def book() -> PriceBook:
+    """The shipped price table."""
+    return PriceBook.load()
+
+
+def sample(name: str) -> InvocationRecord:
+    """The event library's `metering/record-<name>` parsed as the meter parses it."""
+    result = parse_line(message_of(load_event(f"metering/record-{name}")), timestamp_ms=0)
+    assert isinstance(result, InvocationRecord)
+    return result
