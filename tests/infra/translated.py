@@ -204,13 +204,14 @@ _NAME_PROPERTIES = (
 
 
 def _routes_reply(props: Mapping[str, Any]) -> dict[str, str]:
-    from bedrock_watch.routes import invoke_arns, parse_declarations
+    from bedrock_watch.routes import parse_declarations, seeder_reply
 
-    specs = parse_declarations(str(props["Routes"]))
-    arns = invoke_arns(
-        specs, partition=str(props["Partition"]), region=str(props["Region"]), account=str(props["Account"])
+    return seeder_reply(
+        parse_declarations(str(props["Routes"])),
+        partition=str(props["Partition"]),
+        region=str(props["Region"]),
+        account=str(props["Account"]),
     )
-    return {"Routes": ",".join(specs), "InvokeArns": ",".join(arns)}
 
 
 # What each custom resource replies (its Data), computed by the domain code its handler runs.
