@@ -18,6 +18,7 @@ their targets (sandbox.shims.eventbridge_targets) receive it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -571,6 +572,9 @@ class AlarmEvaluator:
         self.action_sink = action_sink
         self.history: list[StateChange] = []
         self.contributor_states: dict[tuple[str, str], str] = {}
+        # "CloudWatch Alarm Contributor State Change" events of the evaluation under way, and all so far
+        self.contributor_events: list[dict[str, Any]] = []
+        self.contributor_history: list[dict[str, Any]] = []
         created = now()
         self.states: dict[str, AlarmState] = {
             name: AlarmState(INSUFFICIENT, "Unchecked: Initial alarm creation", "", created)
@@ -684,11 +688,15 @@ class AlarmEvaluator:
         for label, series in contributors.series.items():
             key = (alarm.name, label)
             points = self._points(alarm, grid, series, None)
-            state = decide(points, n, m, alarm.treat_missing, self.contributor_states.get(key, OK)).state
+            previous = self.contributor_states.get(key)
+            state = decide(points, n, m, alarm.treat_missing, previous or OK).state
             # a contributor exists only while it has data: it is never INSUFFICIENT_DATA
-            self.contributor_states[key] = ALARM if state == ALARM else OK
+            state = ALARM if state == ALARM else OK
+            self.contributor_states[key] = state
             if state == ALARM:
                 alarming.append(label)
+            if state != (previous or OK):
+                self.contributor_events.append(self._contributor_event(alarm, label, state, points, at))
         total = len(contributors.series)
         reason = f"{len(alarming)} out of {total} time series evaluated to ALARM"
         data = {
@@ -698,6 +706,48 @@ class AlarmEvaluator:
             "alarmingContributors": alarming,
         }
         return AlarmState(ALARM if alarming else OK, reason, json.dumps(data, separators=(",", ":")), at)
+
+    def _contributor_event(
+        self, alarm: MetricAlarm, label: str, state: str, points: list[Datapoint], at: datetime
+    ) -> dict[str, Any]:
+        """A "CloudWatch Alarm Contributor State Change" event, shaped as the CloudWatch user guide's
+        example ("Alarm events and EventBridge", multi time series alarm): the contributor's id and
+        attributes, its new state with a reason, no previousState and no reasonData."""
+        attributes = dict(part.split("=", 1) for part in label.split(" ") if "=" in part)
+        breaching = [p for p in points if p.value is not None and p.breaching]
+        latest = (
+            breaching[-1] if breaching else next((p for p in reversed(points) if p.value is not None), None)
+        )
+        words = _COMPARISONS[alarm.comparison][1]
+        figure = f" [{_num(latest.value or 0.0)} ({_short(latest.timestamp)})]" if latest is not None else ""
+        if state == ALARM:
+            reason = (
+                f"Threshold Crossed: 1 datapoint was {words} the threshold ({_num(alarm.threshold or 0.0)}). "
+                f"The most recent datapoint which crossed the threshold:{figure}."
+            )
+        else:
+            reason = (
+                f"Threshold Crossed: no datapoint was {words} the threshold ({_num(alarm.threshold or 0.0)})."
+            )
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "CloudWatch Alarm Contributor State Change",
+            "source": "aws.cloudwatch",
+            "account": self.account,
+            "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [alarm.arn],
+            "detail": {
+                "alarmName": alarm.name,
+                "alarmContributor": {
+                    "id": hashlib.sha256(label.encode()).hexdigest()[:16],
+                    "attributes": attributes,
+                },
+                "state": {"value": state, "reason": reason, "timestamp": _iso(at)},
+                "configuration": alarm.configuration(),
+            },
+        }
 
     def _metric_state(self, alarm: MetricAlarm, at: datetime) -> AlarmState:
         grid, series, band = self._values(alarm, at)
@@ -833,7 +883,13 @@ class AlarmEvaluator:
         at = at or self.now()
         changes: list[StateChange] = []
         for alarm in self.metric_alarms.values():
+            self.contributor_events = []
             changes.extend(self._apply(alarm, self._metric_state(alarm, at), alarm.configuration()))
+            for event in self.contributor_events:
+                self.contributor_history.append(event)
+                if self.sink is not None:
+                    self.sink(event)
+        self.contributor_events = []
         # composites may refer to composites: settle until nothing changes (bounded by their count)
         for _ in range(len(self.composite_alarms) + 1):
             moved = []

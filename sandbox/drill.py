@@ -75,7 +75,7 @@ class Entry:
 
     minute: float  # simulated minutes since the drill started
     at: str  # simulated time, ISO
-    kind: str  # alarm | page | ack | resolved | route | remediation | incident | traffic | note
+    kind: str  # alarm | page | update | ack | resolved | route | remediation | incident | traffic | note
     title: str
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)
@@ -560,6 +560,31 @@ class Drill:
                 alarm=item["alarmName"],
                 incident=item["incidentId"],
             )
+        elif event == "alarm joined":
+            joined = short_alarm_name(detail.split(" (", 1)[0], self.stack.stack_name)
+            paged = ", ".join(map(str, sorted(item.get("pagedChannels", []) or []))) or "nobody yet"
+            self.timeline.add(
+                now,
+                "update",
+                f"{alarm}: {joined} joined the incident (same root cause)",
+                f"update to the channels already paged: {paged}",
+                alarm=item["alarmName"],
+                incident=item["incidentId"],
+                joined=joined,
+            )
+        elif event == "alarm OK":
+            still = [
+                short_alarm_name(name, self.stack.stack_name)
+                for name, entry in (item.get("alarms") or {}).items()
+                if entry.get("state") == "ALARM"
+            ]
+            self.timeline.add(
+                now,
+                "incident",
+                f"{alarm}: {short_alarm_name(detail.split(' is OK', 1)[0], self.stack.stack_name)} is OK",
+                f"still firing: {', '.join(still)}" if still else "",
+                incident=item["incidentId"],
+            )
         elif event == "channel failed":
             self.timeline.add(now, "note", f"{alarm}: a channel failed", detail)
         else:
@@ -576,9 +601,11 @@ class Drill:
         return ""
 
     def _schedule_acks(self, now: datetime, item: dict[str, Any], tier: str, text: str) -> None:
+        # the person acknowledges the page about their alarm: any alarm of the incident paged
+        names = [str(item["alarmName"]), *(item.get("alarms") or {})]
         for index, ack in enumerate(self.scenario.acknowledgements):
             key = (index, str(item["incidentId"]))
-            if ack.alarm in str(item["alarmName"]) and ack.tier == tier and key not in self.acks_done:
+            if any(ack.alarm in name for name in names) and ack.tier == tier and key not in self.acks_done:
                 self.acks_done.add(key)
                 self.pending_acks.append(
                     (now + timedelta(seconds=ack.after_seconds), ack, {**item, "_page_text": text})

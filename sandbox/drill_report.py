@@ -108,14 +108,21 @@ def _clock(iso: Any) -> str:
     return str(iso or "")[11:16] or "-"
 
 
+def _alarms_cell(inc: dict[str, Any], stack_name: str) -> str:
+    """The incident's first alarm, and how many more of the same root cause joined it."""
+    first = short_alarm_name(str(inc["alarmName"]), stack_name)
+    more = len(inc.get("alarms") or {}) - 1
+    return f"{first} (+{more})" if more > 0 else first
+
+
 def incident_table(result: DrillResult) -> str:
-    header = ("alarm", "severity", "opened", "tiers paged", "acknowledged by", "status")
+    header = ("alarms (first + joined)", "severity", "opened", "tiers paged", "acknowledged by", "status")
     body = []
     for inc in result.incidents:
         tiers = " > ".join(str(p["tier"]) for p in inc.get("pagedTiers", []))
         body.append(
             (
-                short_alarm_name(str(inc["alarmName"]), result.stack_name),
+                _alarms_cell(inc, result.stack_name),
                 str(inc.get("severity", "")),
                 _clock(inc.get("openedAtSimulated")),
                 tiers or "-",
@@ -145,9 +152,11 @@ def write_outputs(result: DrillResult, sb: Sandbox, out: TextIO, vendor_paths: S
             f"route {name}: active {doc.get('active')} (version {doc.get('version')}, {doc.get('reason')})\n"
         )
     alarms = sum(1 for e in result.timeline if e.kind == "alarm" and e.data.get("state") == "ALARM")
+    causes = result.scenario.incidents
     out.write(
-        f"\n{alarms} alarm transitions to ALARM, {counts.get('page', 0)} pages, "
-        f"{counts.get('ack', 0)} acknowledgements, "
+        f"\n{len(causes)} root causes injected ({', '.join(c.kind for c in causes) or 'none'}), "
+        f"{len(result.incidents)} incidents, {counts.get('page', 0)} pages, {counts.get('update', 0)} updates; "
+        f"{alarms} alarm transitions to ALARM, {counts.get('ack', 0)} acknowledgements, "
         f"{counts.get('route', 0)} route changes, {counts.get('resolved', 0)} incidents resolved; "
         f"{result.wall_seconds:.0f} s wall time\n"
     )
@@ -187,7 +196,7 @@ def charts_for(result: DrillResult, sb: Sandbox) -> dict[str, list[ChartPoint]]:
 
 
 # Timeline kinds drawn as vertical markers on an alarm's chart
-_MARKED = {"page": "paged", "ack": "acknowledged", "resolved": "resolved", "route": ""}
+_MARKED = {"page": "paged", "update": "joined", "ack": "acknowledged", "resolved": "resolved", "route": ""}
 
 
 def _chart(name: str, points: Sequence[ChartPoint], result: DrillResult) -> str:
@@ -245,10 +254,10 @@ def render_html(result: DrillResult, charts: dict[str, list[ChartPoint]]) -> str
         [model_cells(r) for r in result.models],
     )
     incidents = html_table(
-        ("alarm", "severity", "opened", "tiers paged", "acknowledged by", "status"),
+        ("alarms (first + joined)", "severity", "opened", "tiers paged", "acknowledged by", "status"),
         [
             (
-                str(i["alarmName"]),
+                _alarms_cell(i, result.stack_name),
                 i.get("severity"),
                 _clock(i.get("openedAtSimulated")),
                 " > ".join(str(p["tier"]) for p in i.get("pagedTiers", [])) or None,

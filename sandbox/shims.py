@@ -15,7 +15,14 @@
    SNS and Lambda targets. We deliver to those three ourselves (input, InputPath and
    InputTransformer handled by moto's own parser) and leave every other target to moto.
 
-Neither changes what the code under test does; both only replace the transport moto lacks.
+3. `dynamodb_isolation()`: DynamoDB applies each write to an item atomically and runs a
+   transaction in isolation (conflicting requests fail, they never interleave). moto's in-process
+   backend checks conditions and writes in plain Python, so two threads can both pass a condition
+   before either writes. We serialise moto's DynamoDB writes with one lock, which is what
+   DynamoDB's own guarantee looks like from the caller: a race test then sees the outcome AWS
+   would give, not an interleaving AWS never produces.
+
+None of these changes what the code under test does; they only replace what moto lacks.
 """
 
 from __future__ import annotations
@@ -310,4 +317,29 @@ def eventbridge_targets() -> Iterator[None]:
             self.targets = saved
 
     with mock.patch.object(Rule, "send_to_targets", send_to_targets):
+        yield
+
+
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+@contextlib.contextmanager
+def dynamodb_isolation() -> Iterator[None]:
+    """Serialise moto's DynamoDB writes: item writes atomic, transactions isolated, as in DynamoDB."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+
+    def serialised(original: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
+
+        return write
+
+    with contextlib.ExitStack() as stack:
+        for name in _DYNAMODB_WRITES:
+            stack.enter_context(
+                mock.patch.object(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+            )
         yield

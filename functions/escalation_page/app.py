@@ -1,4 +1,5 @@
-"""Step Functions tasks: page one step of the plan (waiting on a task token) or send the final notice."""
+"""Step Functions tasks of the escalation workflow: pick the next step of the incident's plan, wait
+for it (on a task token), page a step (waiting on a task token), or send the final notice."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ ENGINE = build()
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event.get("action") == "final":
-        return ENGINE.final_notice(event["incidentId"])
-    return ENGINE.page(event["incidentId"], event["step"], event["taskToken"])
+    action = event.get("action")
+    incident_id = str(event["incidentId"])
+    if action == "next":
+        return ENGINE.next_step(incident_id, event.get("cursor") or {})
+    if action == "hold":
+        return ENGINE.hold(incident_id, int(event["planVersion"]), event["taskToken"])
+    if action == "final":
+        return ENGINE.final_notice(incident_id, int(event.get("planVersion") or 1))
+    return ENGINE.page(incident_id, event["step"], event["taskToken"], int(event.get("planVersion") or 1))

@@ -100,5 +100,6 @@ def test_every_role_that_publishes_to_an_encrypted_topic_may_use_its_key() -> No
                 assert allows(statements, action, rendered.value(key, "Arn")), (
                     f"{role}: {topic} without {action}"
                 )
-    # the page, ack, events and approval functions, and both state machines
-    assert len(publishers) == 6, sorted(publishers)
+    # the open (updates when an alarm joins an incident), page, ack, events and approval
+    # functions, and both state machines
+    assert len(publishers) == 7, sorted(publishers)

@@ -293,4 +293,11 @@ TAG_ROUTE: Final = "Route"
 TAG_SIGNAL: Final = "Signal"
 SIGNAL_COMPOSITE_INPUT: Final = "composite-input"
 SEVERITIES: Final = frozenset({"critical", "warning"})
+# What an alarm watches, for grouping alarms of one root cause into one incident
+# (bedrock_watch.correlation): alarms of different areas never share an incident.
+TAG_AREA: Final = "Area"
+AREA_TRAFFIC: Final = "traffic"  # latency, errors, throttles, quota, request volume of the models
+AREA_SPEND: Final = "spend"  # budgets, projected spend, tokens and cost against their baselines
+AREA_PIPELINE: Final = "pipeline"  # the meter, the log delivery, the budget guard themselves
+AREAS: Final = frozenset({AREA_TRAFFIC, AREA_SPEND, AREA_PIPELINE})
 REMEDIATIONS: Final = frozenset({"none", "failover", "downgrade"})

@@ -1,11 +1,16 @@
 """The escalation engine's domain operations, one per handler and Step Functions task.
 
-- open_incident: alarm event -> incident (deduplicated) + the paging plan the state machine walks
-- page: page one step of the plan, remembering the execution's task token so an acknowledgement
-  stops the wait at once; a failed channel is recorded and reported to the tier's other channels
+- open_incident: alarm event -> the incident of its root cause (bedrock_watch.correlation):
+  a new incident the state machine escalates, or an alarm joining an open one (listed on it,
+  raising its severity if higher, a short update to the channels already paged — never a page of
+  its own). Re-delivered and repeated events change nothing.
+- next_step / hold / page: walk the incident's plan. The plan lives on the incident, so a
+  severity raise replaces it and the waiting execution is told to pick its next step again.
+  Waiting happens on a task token, so an acknowledgement, an OK or a raise ends any wait at once.
 - final_notice: escalation exhausted, the incident stays open and unacknowledged
-- acknowledge: signed link, Slack button, PagerDuty webhook or console -> stop escalation
-- resolve_alarm: the alarm is OK again -> resolve, stop escalation, tell every channel paged
+- acknowledge: signed link, Slack button, vendor webhook or console -> stop escalation
+- resolve_alarm: an alarm is OK again -> recorded on its incident; once all of its alarms are OK
+  the incident resolves, escalation stops and every channel paged is told
 - record_remediation: a remediation finished -> the incident's timeline
 """
 
@@ -26,13 +31,25 @@ from bedrock_watch.channels import ChannelError, PageNotDelivered
 from bedrock_watch.channels.http import HttpClient
 from bedrock_watch.channels.registry import ChannelFactory
 from bedrock_watch.config import env_int, env_str
-from bedrock_watch.contract import SEVERITIES, SIGNAL_COMPOSITE_INPUT, TAG_SEVERITY, TAG_SIGNAL
+from bedrock_watch.contract import (
+    DIMENSION_APPLICATION,
+    DIMENSION_MODEL,
+    SEVERITIES,
+    SIGNAL_COMPOSITE_INPUT,
+    TAG_SEVERITY,
+    TAG_SIGNAL,
+)
+from bedrock_watch.correlation import cause_of
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.incidents import (
     ACKNOWLEDGED,
     OPEN,
+    RESOLVED,
+    Arrival,
     IncidentClosed,
     IncidentStore,
+    OpenOutcome,
+    ceil_seconds,
     event_epoch,
     incident_id_for,
 )
@@ -43,6 +60,7 @@ from bedrock_watch.pages import (
     composite_children,
     context_from_alarm,
     input_lines,
+    is_multi_time_series,
     render,
 )
 from bedrock_watch.policy import parse_policy, plan
@@ -60,6 +78,8 @@ ACK_PURPOSE = "ack"
 # the task associated with the token has already been closed").
 TASK_ALREADY_CLOSED = frozenset({"TaskTimedOut", "TaskDoesNotExist"})
 DEFAULT_SEVERITY = "warning"
+STATE_CHANGE = "CloudWatch Alarm State Change"
+CONTRIBUTOR_STATE_CHANGE = "CloudWatch Alarm Contributor State Change"
 
 
 class InvalidAlarmEvent(BedrockWatchError):
@@ -79,6 +99,7 @@ class EscalationSettings:
     metrics_namespace: str
     link_ttl_seconds: int
     retention_days: int
+    correlation_window_seconds: int = 1200
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EscalationSettings:
@@ -96,6 +117,7 @@ class EscalationSettings:
             metrics_namespace=env_str("METRICS_NAMESPACE", "BedrockWatch", environ=e),
             link_ttl_seconds=env_int("ACK_LINK_TTL_HOURS", 24, minimum=1, environ=e) * 3600,
             retention_days=env_int("INCIDENT_RETENTION_DAYS", 90, minimum=1, environ=e),
+            correlation_window_seconds=env_int("CORRELATION_WINDOW_SECONDS", 1200, minimum=0, environ=e),
         )
 
 
@@ -204,8 +226,30 @@ class Escalation:
         return input_lines([dict(a) for a in found.get("MetricAlarms", [])])
 
     # ---------------------------------------------------------------- open
+    def steps_for(self, severity: str) -> list[dict[str, Any]]:
+        """The paging plan of a severity (PolicyError names a bad field of the policy)."""
+        return [step.as_dict() for step in plan(parse_policy(self.settings.policy_document)[severity])]
+
+    @staticmethod
+    def _not_escalated(
+        alarm_name: str, reason: str, outcome: str = "ignored", incident_id: str = ""
+    ) -> dict[str, Any]:
+        logger.info("not escalated", alarm=alarm_name, reason=reason)
+        return {
+            "incident": {
+                "incidentId": incident_id,
+                "opened": False,
+                "outcome": outcome,
+                "escalate": False,
+                "reason": reason,
+                "alarmName": alarm_name,
+            },
+            "cursor": {"planVersion": 0, "after": -1},
+        }
+
     def open_incident(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Open the incident of an ALARM event; the state the escalation state machine carries."""
+        """Put an ALARM event (an alarm's, or a multi-time-series alarm contributor's) on the
+        incident of its root cause; the state the escalation state machine carries."""
         detail = event.get("detail") if isinstance(event, dict) else None
         if not isinstance(detail, dict) or not detail.get("alarmName"):
             raise InvalidAlarmEvent(
@@ -215,29 +259,31 @@ class Escalation:
         if state.get("value") != "ALARM":
             raise InvalidAlarmEvent(f"alarm state is {state.get('value')!r}, not 'ALARM'")
         alarm_name = str(detail["alarmName"])
+        contributor = (
+            detail.get("alarmContributor") if event.get("detail-type") == CONTRIBUTOR_STATE_CHANGE else None
+        )
+        attributes = _attributes(contributor)
+        if contributor is None and is_multi_time_series(detail):
+            # Each group (an application's budget) is a contributor with its own events; the
+            # alarm's own ALARM only says "some contributor", and would page the first one twice.
+            return self._not_escalated(alarm_name, "multi-time-series alarm: its contributors page")
+        name = _contributor_name(alarm_name, attributes) if contributor is not None else alarm_name
         alarm_arn = str((event.get("resources") or [""])[0])
         tags = self._alarm_tags(alarm_arn)
         if tags.get(TAG_SIGNAL) == SIGNAL_COMPOSITE_INPUT:
-            logger.info("composite input, not paged on its own", alarm=alarm_name)
-            return {
-                "incident": {
-                    "incidentId": "",
-                    "opened": False,
-                    "reason": "composite input: only the composite alarm it feeds pages",
-                    "alarmName": alarm_name,
-                },
-                "cursor": {"index": 0},
-            }
+            return self._not_escalated(alarm_name, "composite input: only the composite alarm it feeds pages")
         severity = tags.get(TAG_SEVERITY, DEFAULT_SEVERITY)
         if severity not in SEVERITIES:
             logger.warning("unknown Severity tag, using the default", alarm=alarm_name, severity=severity)
             severity = DEFAULT_SEVERITY
-        steps = [s.as_dict() for s in plan(parse_policy(self.settings.policy_document)[severity])]
+        steps = self.steps_for(severity)  # a bad policy fails here, before anything is written
         context = context_from_alarm(
             event,
             {**tags, TAG_SEVERITY: severity},
             dashboard_name=self.settings.dashboard_name,
             runbook_base_url=self.settings.runbook_base_url,
+            alarm_name=name,
+            dimensions=attributes,
         )
         if context.budget_related:
             context = PageContext.from_dict(
@@ -246,31 +292,77 @@ class Escalation:
         children = composite_children(event)
         if children:
             context = PageContext.from_dict({**context.as_dict(), "inputs": self._child_states(children)})
-        incident_id = incident_id_for(
-            alarm_arn or alarm_name, str(state.get("timestamp") or event.get("time"))
+        timestamp = str(state.get("timestamp") or event.get("time"))
+        alarm_at = event_epoch(timestamp)
+        if alarm_at is None:
+            raise InvalidAlarmEvent(f"alarm state timestamp {timestamp!r} is not an ISO-8601 time")
+        cause = cause_of(
+            name,
+            tags,
+            {DIMENSION_MODEL: context.model_id, DIMENSION_APPLICATION: context.application},
+            composite_inputs=children,
         )
-        outcome = self.store.open(
-            incident_id=incident_id,
-            alarm_name=alarm_name,
+        arrival = Arrival(
+            name=name,
+            episode=incident_id_for(f"{alarm_arn or alarm_name}{name[len(alarm_name) :]}", timestamp),
+            at=alarm_at,
             severity=severity,
             context=context.as_dict(),
-            steps=steps,
-            alarm_at=event_epoch(state.get("timestamp") or event.get("time")),
+            cause=cause,
         )
-        logger.info("incident", incident=outcome.incident_id, opened=outcome.opened, reason=outcome.reason)
+        outcome = self.store.open_or_join(
+            arrival,
+            window_seconds=self.settings.correlation_window_seconds,
+            steps_for=lambda sev: steps if sev == severity else self.steps_for(sev),
+        )
+        logger.info("incident", incident=outcome.incident_id, outcome=outcome.outcome, reason=outcome.reason)
+        if outcome.outcome == "joined":
+            self._announce_join(outcome, arrival)
+        escalate = outcome.opened or outcome.takeover
+        version = 1 if outcome.opened else int((outcome.incident or {}).get("planVersion") or 0)
         return {
             "incident": {
                 "incidentId": outcome.incident_id,
                 "opened": outcome.opened,
+                "outcome": outcome.outcome,
+                "escalate": escalate,
                 "reason": outcome.reason,
-                "alarmName": alarm_name,
+                "alarmName": name,
                 "severity": severity,
-                "steps": steps,
-                "stepCount": len(steps),
-                "firstDelaySeconds": steps[0]["atSeconds"],
             },
-            "cursor": {"index": 0},
+            "cursor": {"planVersion": version, "after": -1},
         }
+
+    def _announce_join(self, outcome: OpenOutcome, arrival: Arrival) -> None:
+        """A short update to the channels already paged; a raised severity re-plans the escalation."""
+        incident = outcome.incident or {}
+        if outcome.raised and incident.get("status") == OPEN and not outcome.takeover:
+            # the waiting execution picks its next step from the new plan
+            self._stop_execution_wait(incident, {"outcome": "replan"})
+        refs = list(incident.get("pagedChannels", []))
+        if not refs:
+            return
+        ctx = PageContext.from_dict(arrival.context)
+        if outcome.raised:
+            note = f"Severity raised to {incident.get('severity')}: {ctx.state_reason}"
+        else:
+            note = ctx.state_reason or "Another alarm of the same root cause is in ALARM."
+        url, token = self.ack_link(outcome.incident_id) if incident.get("status") == OPEN else ("", "")
+        message = render(
+            PageContext.from_dict(
+                {**arrival.context, "severity": incident.get("severity", arrival.severity)}
+            ),
+            kind="update",
+            incident_id=outcome.incident_id,
+            tier=_paged_tiers(incident),
+            ack_url=url,
+            ack_token=token,
+            note=note,
+            alarms=_alarm_states(incident),
+            lead=str(incident.get("alarmName", "")),
+        )
+        _, failures = self._deliver(refs, message, incident)
+        self.store.add_channel_failures(outcome.incident_id, failures)
 
     # ---------------------------------------------------------------- paging
     def ack_link(self, incident_id: str) -> tuple[str, str]:
@@ -286,13 +378,19 @@ class Escalation:
         query = urllib.parse.urlencode({"incident": incident_id, "token": token})
         return f"{self.settings.ack_url.rstrip('/')}/ack?{query}", token
 
-    def _deliver(self, refs: list[str], message: Message) -> tuple[list[str], list[dict[str, str]]]:
+    def _deliver(
+        self, refs: list[str], message: Message, incident: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[dict[str, str]]]:
+        """Send `message` on every channel; (delivered, failures). A channel that returns a
+        reference (a ServiceNow sys_id, a Slack thread) has it stored on the incident at once, so
+        even a retried task addresses the same vendor record."""
         factory = self._channels()
+        known = dict((incident or {}).get("channelRefs") or {})
         delivered: list[str] = []
         failures: list[dict[str, str]] = []
         for ref in refs:
             try:
-                factory.build(ref).send(message)
+                returned = factory.build(ref).send(message, known.get(ref))
             except ChannelError as err:
                 logger.warning("channel failed", channel=ref, incident=message.incident_id, error=str(err))
                 failures.append(
@@ -311,35 +409,46 @@ class Escalation:
                 )
             else:
                 delivered.append(ref)
+                if returned and returned != known.get(ref) and incident is not None:
+                    self.store.set_channel_ref(message.incident_id, ref, returned)
+                    known[ref] = returned
         return delivered, failures
 
-    def _send_to_tier(self, incident: dict[str, Any], step: dict[str, Any], kind: Kind) -> None:
-        ctx = PageContext.from_dict(incident["context"])
-        url, token = self.ack_link(incident["incidentId"])
-        message = render(
-            ctx,
+    def _message(
+        self, incident: dict[str, Any], kind: Kind, tier: str, *, note: str = "", link: bool = True
+    ) -> Message:
+        """A notice about the incident: its first alarm's facts, every alarm's state, a fresh link."""
+        url, token = self.ack_link(incident["incidentId"]) if link else ("", "")
+        context = PageContext.from_dict({**incident["context"], "severity": incident["severity"]})
+        return render(
+            context,
             kind=kind,
             incident_id=incident["incidentId"],
-            tier=step["tier"],
+            tier=tier,
             ack_url=url,
             ack_token=token,
+            note=note,
+            alarms=_alarm_states(incident),
         )
-        delivered, failures = self._deliver(list(step["channels"]), message)
+
+    def _send_to_tier(
+        self, incident: dict[str, Any], step: dict[str, Any], kind: Kind, plan_version: int
+    ) -> None:
+        message = self._message(incident, kind, step["tier"])
+        delivered, failures = self._deliver(list(step["channels"]), message, incident)
         if failures and delivered:
             # Tell the people who did get the page that some of their colleagues did not.
             note = "Could not page through: " + "; ".join(f"{f['channel']} ({f['error']})" for f in failures)
-            notice = render(
-                ctx,
-                kind="channel_failure",
-                incident_id=incident["incidentId"],
-                tier=step["tier"],
-                ack_url=url,
-                ack_token=token,
-                note=note,
+            self._deliver(
+                delivered, self._message(incident, "channel_failure", step["tier"], note=note), incident
             )
-            self._deliver(delivered, notice)
         after = self.store.record_page(
-            incident["incidentId"], step=step, kind=kind, delivered=delivered, failures=failures
+            incident["incidentId"],
+            step=step,
+            kind=kind,
+            delivered=delivered,
+            failures=failures,
+            plan_version=plan_version,
         )
         if after["status"] != OPEN and delivered:
             # Acknowledged or resolved while this tier was being paged: the acknowledger told the
@@ -360,31 +469,113 @@ class Escalation:
                 + ")"
             )
 
-    def page(self, incident_id: str, step: dict[str, Any], task_token: str) -> dict[str, Any]:
+    def next_step(
+        self, incident_id: str, cursor: dict[str, Any], *, now: float | None = None
+    ) -> dict[str, Any]:
+        """What the workflow does next for the incident: page a step (after `waitSeconds`), send
+        the final notice (`done`), or stop (`closed`). `cursor` is the plan version and the index
+        of the last step this execution handled; a new plan version starts over on the new plan."""
+        incident = self.store.require(incident_id)
+        version = int(incident.get("planVersion") or 1)
+        closed = {
+            "closed": True,
+            "done": False,
+            "planVersion": version,
+            "waitSeconds": 0,
+            "ackTimeoutSeconds": 1,
+        }
+        if incident["status"] != OPEN:
+            return closed
+        after = int(cursor.get("after", -1)) if int(cursor.get("planVersion") or 0) == version else -1
+        paged = {
+            int(p["index"])
+            for p in incident.get("pagedTiers", [])
+            if p.get("kind") == "page" and int(p.get("planVersion") or 1) == version
+        }
+        todo = [
+            s
+            for s in incident["steps"]
+            if s["index"] > after and not s.get("skip") and s["index"] not in paged
+        ]
+        if not todo:
+            return {
+                "closed": False,
+                "done": True,
+                "planVersion": version,
+                "waitSeconds": 0,
+                "ackTimeoutSeconds": 1,
+            }
+        step, following = todo[0], todo[1] if len(todo) > 1 else None
+        moment = self.store.epoch() if now is None else now
+        due = float(incident["planStartedAt"]) + float(step["atSeconds"])
+        unreached = any(
+            int(p["index"]) == after
+            and int(p.get("planVersion") or 1) == version
+            and not p.get("delivered")
+            and not p.get("held")
+            for p in incident.get("pagedTiers", [])
+        )
+        if unreached:
+            due = min(due, moment)  # nobody got the previous tier's page: the next one now
+        start = max(moment, due)
+        if following is not None:
+            ack = float(incident["planStartedAt"]) + float(following["atSeconds"]) - start
+        else:
+            ack = float(step["ackTimeoutSeconds"])
+        return {
+            "closed": False,
+            "done": False,
+            "planVersion": version,
+            "step": step,
+            "waitSeconds": ceil_seconds(due - moment),
+            "ackTimeoutSeconds": max(1, ceil_seconds(ack)),
+        }
+
+    def hold(self, incident_id: str, plan_version: int, task_token: str) -> dict[str, Any]:
+        """Wait until the next step is due, on a task token: an acknowledgement, an OK or a
+        severity raise ends the wait at once (IncidentClosed / PlanChanged if already so)."""
+        self.store.register_task_token(incident_id, task_token, plan_version)
+        return {"incidentId": incident_id, "holding": True}
+
+    def page(
+        self, incident_id: str, step: dict[str, Any], task_token: str, plan_version: int = 1
+    ) -> dict[str, Any]:
         """Page one step of the plan while the execution waits on `task_token` for an acknowledgement.
 
-        IncidentClosed if it was acknowledged or resolved meanwhile; PageNotDelivered if every
-        channel of the tier failed (recorded on the incident first).
+        IncidentClosed if it was acknowledged or resolved meanwhile, PlanChanged if its plan was
+        replaced; PageNotDelivered if every channel of the tier failed (recorded on the incident first).
         """
+        self.store.register_task_token(incident_id, task_token, plan_version)
         incident = self.store.require(incident_id)
-        self.store.register_task_token(incident_id, task_token)
         if any(
-            p.get("kind") == "page" and p.get("index") == step["index"] and p.get("delivered")
+            p.get("kind") == "page"
+            and p.get("index") == step["index"]
+            and int(p.get("planVersion") or 1) == plan_version
+            and (p.get("delivered") or p.get("held"))
             for p in incident.get("pagedTiers", [])
         ):
             # A retried task (Lambda service error after delivery): the tier already has the page.
             logger.info("tier already paged, not paging twice", incident=incident_id, tier=step["tier"])
             return {"incidentId": incident_id, "tier": step["tier"], "repeated": True}
-        self._send_to_tier(incident, step, "page")
+        self._send_to_tier(incident, step, "page", plan_version)
         return {"incidentId": incident_id, "tier": step["tier"]}
 
-    def final_notice(self, incident_id: str) -> dict[str, Any]:
-        """Escalation exhausted: tell the last tier; the incident stays open and unacknowledged."""
+    def final_notice(self, incident_id: str, plan_version: int = 1) -> dict[str, Any]:
+        """Escalation exhausted: tell the last tier; the incident stays open and unacknowledged.
+        `replanned` when its plan changed meanwhile (the workflow goes on with the new one)."""
         incident = self.store.require(incident_id)
-        if incident["status"] != "open":
-            return {"incidentId": incident_id, "status": incident["status"]}
-        self._send_to_tier(incident, incident["steps"][-1], "final")
-        return {"incidentId": incident_id, "status": "open", "exhausted": True}
+        if incident["status"] != OPEN:
+            return {"incidentId": incident_id, "status": incident["status"], "replanned": False}
+        if not self.store.mark_exhausted(incident_id, plan_version):
+            latest = self.store.require(incident_id)
+            return {
+                "incidentId": incident_id,
+                "status": latest["status"],
+                "replanned": latest["status"] == OPEN,
+            }
+        last = next(s for s in reversed(incident["steps"]) if not s.get("skip"))
+        self._send_to_tier(incident, last, "final", plan_version)
+        return {"incidentId": incident_id, "status": "open", "exhausted": True, "replanned": False}
 
     # ---------------------------------------------------------------- closing
     def _stop_execution_wait(self, incident: dict[str, Any], outcome: dict[str, Any]) -> None:
@@ -414,15 +605,8 @@ class Escalation:
     def _tell(self, incident: dict[str, Any], refs: list[str], kind: Kind, note: str) -> None:
         if not refs:
             return
-        tiers = list(dict.fromkeys(str(p["tier"]) for p in incident.get("pagedTiers", [])))
-        message = render(
-            PageContext.from_dict(incident["context"]),
-            kind=kind,
-            incident_id=incident["incidentId"],
-            tier=",".join(tiers) or "all",
-            note=note,
-        )
-        _, failures = self._deliver(refs, message)
+        message = self._message(incident, kind, _paged_tiers(incident), note=note, link=False)
+        _, failures = self._deliver(refs, message, incident)
         self.store.add_channel_failures(incident["incidentId"], failures)
 
     def verify_link(self, incident_id: str, token: str) -> signing.LinkClaims:
@@ -461,17 +645,22 @@ class Escalation:
         return AckResult(incident_id, True, "acknowledged", by, f"Acknowledged by {by}. Escalation stopped.")
 
     def resolve_alarm(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The alarm is OK again: resolve its open incident, stop escalation, tell every channel paged."""
+        """An alarm (or a contributor) is OK again: record it on its incident; once every alarm of
+        the incident is OK, resolve it, stop escalation and tell every channel paged."""
         detail = event.get("detail") or {}
         alarm_name = str(detail.get("alarmName") or "")
+        if event.get("detail-type") == CONTRIBUTOR_STATE_CHANGE:
+            alarm_name = _contributor_name(alarm_name, _attributes(detail.get("alarmContributor")))
         state = detail.get("state") or {}
         ok_at = event_epoch(state.get("timestamp") or event.get("time"))
-        incident_id = self.store.open_incident_for(alarm_name, ok_at=ok_at) if alarm_name else None
-        if alarm_name and ok_at is not None:
-            self.store.note_ok(alarm_name, ok_at)
-        if not incident_id:
+        if not alarm_name or ok_at is None:
             return {"alarmName": alarm_name, "resolved": None}
         reason = str(state.get("reason") or "alarm returned to OK")[:600]
+        ok = self.store.alarm_ok(alarm_name, ok_at, reason)
+        if ok.incident is None or not ok.all_ok or ok.incident["status"] == RESOLVED:
+            still = _firing(ok.incident) if ok.incident else []
+            return {"alarmName": alarm_name, "resolved": None, "stillFiring": still}
+        incident_id = ok.incident["incidentId"]
         try:
             incident = self.store.resolve(incident_id, reason=reason)
         except IncidentClosed:
@@ -494,6 +683,34 @@ class Escalation:
         return {"alarmName": alarm_name, "incidentId": incident_id}
 
 
+def _attributes(contributor: Any) -> dict[str, str]:
+    """The attributes (dimension values) of a multi-time-series alarm's contributor."""
+    raw = contributor.get("attributes") if isinstance(contributor, dict) else None
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+def _contributor_name(alarm_name: str, attributes: dict[str, str]) -> str:
+    """How a contributor is named on incidents and pages: the alarm and what it is about."""
+    described = ", ".join(f"{k}={v}" for k, v in sorted(attributes.items()))
+    return f"{alarm_name} [{described}]" if described else alarm_name
+
+
+def _alarm_states(incident: dict[str, Any]) -> list[tuple[str, str]]:
+    alarms = incident.get("alarms") or {}
+    ordered = sorted(alarms.items(), key=lambda kv: float(kv[1].get("at") or 0))
+    return [(name, str(entry.get("state", ""))) for name, entry in ordered]
+
+
+def _firing(incident: dict[str, Any]) -> list[str]:
+    return [name for name, state in _alarm_states(incident) if state == "ALARM"]
+
+
+def _paged_tiers(incident: dict[str, Any]) -> str:
+    """The tiers paged so far (follow-ups go to all of them; SNS filters on any element)."""
+    tiers = list(dict.fromkeys(str(p["tier"]) for p in incident.get("pagedTiers", [])))
+    return ",".join(tiers) or "all"
+
+
 def _closing_notice(incident: dict[str, Any]) -> tuple[Kind, str]:
     """The follow-up for an incident that is no longer open: (kind, note)."""
     if incident["status"] == ACKNOWLEDGED:
@@ -503,6 +720,10 @@ def _closing_notice(incident: dict[str, Any]) -> tuple[Kind, str]:
         (e.get("detail", "") for e in reversed(incident.get("timeline", [])) if e.get("event") == "resolved"),
         "",
     )
+    if len(incident.get("alarms") or {}) > 1:
+        return "resolved", "Every alarm of this incident is OK again." + (
+            f" Last: {reason}" if reason else ""
+        )
     return "resolved", f"The alarm returned to OK: {reason}" if reason else "The alarm returned to OK."
 
 

@@ -1,17 +1,27 @@
-"""The incident store (DynamoDB): one incident per alarm episode, its state, pages and timeline.
+"""The incident store (DynamoDB): one incident per root cause, its alarms, pages and timeline.
 
 Items share one table, keyed by `pk`:
-- `INCIDENT#<id>`: the incident. The id is derived from the alarm ARN and the timestamp of its
-  ALARM transition, so a re-delivered event (EventBridge is at-least-once) maps to the same id.
-- `ALARM#<alarm name>`: points at the alarm's open incident. Set with a condition, it is what
-  keeps a flapping alarm (a new ALARM transition before OK) from opening a second incident; OK
-  clears it, so ALARM -> OK -> ALARM opens two.
+- `INCIDENT#<id>`: the incident — status, severity, every alarm on it with its state (`alarms`,
+  and `firing`, how many are still in ALARM), the paging plan it walks (`steps`, `planVersion`,
+  `planStartedAt`), what was paged, channel references (a ServiceNow sys_id, a Slack thread) and
+  the timeline. The id of a new incident derives from its first alarm's ARN and transition time.
+- `ALARM#<alarm>`: the alarm's current episode (`episodeId`, `episodeAt`), the incident it is on
+  (`openIncidentId`, cleared by its OK) and its latest OK (`lastOkAt`). Claimed with conditions:
+  a re-delivered event (EventBridge is at-least-once) and a repeated ALARM while the alarm is on an
+  incident never page twice; an ALARM older than the alarm's latest OK (events arrive in any
+  order) opens nothing.
+- `CAUSE#<area>|<key>`: the newest incident about a cause key (bedrock_watch.correlation) and the
+  time of its latest alarm: how a new alarm finds the incident it joins. A new incident and its
+  cause pointers are written in one transaction, each pointer on the condition that no fresh
+  incident holds it, so two alarms of one cause arriving at the same moment open one incident:
+  the second transaction fails and that alarm joins the first incident instead.
 Every item carries `expiresAt` (TTL).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from bedrock_watch.correlation import Cause, higher, joins, within
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.signing import InvalidSignature
 
@@ -28,9 +39,13 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 MAX_TIMELINE = 200  # entries; repeated ALARM transitions stop being recorded past this
+MAX_ALARMS = 300  # alarms listed on one incident (~300 bytes each); later ones open their own
 OPEN = "open"
 ACKNOWLEDGED = "acknowledged"
 RESOLVED = "resolved"
+ALARM = "ALARM"
+OK = "OK"
+_ATTEMPTS = 5  # join/create rounds before an alarm opens an incident of its own (never lost)
 
 
 class IncidentNotFound(BedrockWatchError):
@@ -44,6 +59,10 @@ class IncidentClosed(BedrockWatchError):
         super().__init__(message)
         self.status = status
         self.by = by
+
+
+class PlanChanged(BedrockWatchError):
+    """The incident's paging plan changed (its severity rose): the workflow picks its next step again."""
 
 
 class LinkReplayed(InvalidSignature):
@@ -89,15 +108,77 @@ def _dynamo(value: Any) -> Any:
     return value
 
 
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
 def _conditional_failed(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return _code(err) == "ConditionalCheckFailedException"
+
+
+def incident_cause(incident: dict[str, Any]) -> Cause:
+    """The cause of an incident: the union of its alarms' keys and links, in its area."""
+    return Cause(
+        str(incident.get("area", "")),
+        frozenset(incident.get("causeKeys", [])),
+        frozenset(incident.get("causeLinks", [])),
+    )
+
+
+def firing_alarms(incident: dict[str, Any]) -> list[str]:
+    """Names of the incident's alarms still in ALARM, in the order they joined."""
+    alarms = incident.get("alarms") or {}
+    ordered = sorted(alarms.items(), key=lambda kv: float(kv[1].get("at") or 0))
+    return [name for name, entry in ordered if entry.get("state") == ALARM]
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """An alarm (or a multi-time-series alarm's contributor) entering ALARM."""
+
+    name: str  # the alarm's name; "<alarm> [Application=…]" for a contributor
+    episode: str  # id of this ALARM transition: re-deliveries of the event share it
+    at: float  # the transition's time (epoch seconds, from the event)
+    severity: str
+    context: dict[str, Any]  # its page context (allow-listed facts only)
+    cause: Cause
+
+    def entry(self) -> dict[str, Any]:
+        """How the incident lists this alarm."""
+        ctx = self.context
+        return {
+            "state": ALARM,
+            "since": str(ctx.get("state_timestamp", "")),
+            "at": self.at,
+            "severity": self.severity,
+            "episode": self.episode,
+            "reason": str(ctx.get("state_reason", ""))[:300],
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class OpenOutcome:
-    opened: bool
+    """What an ALARM did: opened an incident, joined one, or nothing (duplicate, folded, stale)."""
+
+    outcome: str  # opened | joined | duplicate | folded | stale
     incident_id: str
     reason: str
+    incident: dict[str, Any] | None = None  # the incident after a join
+    raised: bool = False  # the join raised the incident's severity
+    takeover: bool = False  # the join restarted an exhausted incident's escalation
+
+    @property
+    def opened(self) -> bool:
+        return self.outcome == "opened"
+
+
+@dataclass(frozen=True, slots=True)
+class OkOutcome:
+    incident: dict[str, Any] | None  # the incident the alarm was on, after its OK was recorded
+    all_ok: bool  # no alarm of it is in ALARM any more
+
+
+StepsFor = Callable[[str], list[dict[str, Any]]]
 
 
 class IncidentStore:
@@ -114,11 +195,15 @@ class IncidentStore:
 
             table = boto3.resource("dynamodb").Table(table_name)
         self._table = table
+        self._name = table_name or table.name
         self._retention = retention_days * 86400
         self._clock = clock
 
     def now(self) -> str:
         return datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="milliseconds")
+
+    def epoch(self) -> float:
+        return self._clock()
 
     def _expires(self) -> int:
         return int(self._clock()) + self._retention
@@ -139,121 +224,401 @@ class IncidentStore:
             raise IncidentNotFound(f"no incident {incident_id}")
         return incident
 
-    def open_incident_for(self, alarm_name: str, *, ok_at: float | None = None) -> str | None:
-        """Id of the alarm's open (unresolved) incident, if any; with `ok_at` (the time of an OK
-        transition), only if that episode began before it (an older OK does not end a newer ALARM)."""
-        item = self._table.get_item(Key={"pk": f"ALARM#{alarm_name}"}, ConsistentRead=True).get("Item")
-        value = (item or {}).get("openIncidentId")
-        if not value:
-            return None
-        began = _plain((item or {}).get("episodeAt"))
-        if ok_at is not None and isinstance(began, int | float) and began > ok_at:
-            return None
-        return str(value)
+    def _pointer(self, key: str) -> dict[str, Any]:
+        return _plain(self._table.get_item(Key={"pk": key}, ConsistentRead=True).get("Item") or {})
 
-    def note_ok(self, alarm_name: str, ok_at: float) -> None:
-        """Remember the alarm's latest OK transition: an ALARM event from before it that arrives
-        late (EventBridge does not promise order) must not open an incident."""
+    def open_incident_for(self, alarm_name: str) -> str | None:
+        """Id of the incident the alarm is on while it is in ALARM, if any."""
+        value = self._pointer(f"ALARM#{alarm_name}").get("openIncidentId")
+        return str(value) if value else None
+
+    # ---------------------------------------------------------------- an alarm enters ALARM
+    def open_or_join(self, arrival: Arrival, *, window_seconds: float, steps_for: StepsFor) -> OpenOutcome:
+        """Put an ALARM on the incident of its root cause, opening one if there is none.
+
+        Duplicates (the same transition delivered again), repeated ALARMs of an alarm already on an
+        incident and ALARMs older than the alarm's latest OK change nothing but the timeline.
+        """
+        claimed = self._claim_episode(arrival)
+        if isinstance(claimed, OpenOutcome):
+            return claimed
+        outcome: OpenOutcome | None = None
+        for _ in range(_ATTEMPTS):
+            candidate = self._find(arrival, window_seconds)
+            if candidate is not None:
+                outcome = self._join(candidate, arrival, steps_for)
+            else:
+                outcome = self._create(arrival, steps_for, window_seconds, claim=True)
+            if outcome is not None:
+                break
+        if outcome is None:
+            # Contended past every retry: an incident of its own rather than a lost page.
+            outcome = self._create(arrival, steps_for, window_seconds, claim=False)
+            assert outcome is not None
+        if outcome.outcome in ("opened", "joined"):
+            self._bind(arrival, outcome.incident_id)
+            self._point(arrival, outcome, window_seconds)
+        return outcome
+
+    def _claim_episode(self, arrival: Arrival) -> OpenOutcome | None:
+        """Make this transition the alarm's episode; an OpenOutcome when there is nothing to do."""
+        key = {"pk": f"ALARM#{arrival.name}"}
         try:
-            self._table.update_item(
-                Key={"pk": f"ALARM#{alarm_name}"},
-                UpdateExpression="SET lastOkAt = :t, alarmName = :name, expiresAt = :exp",
-                ConditionExpression="attribute_not_exists(lastOkAt) OR lastOkAt < :t",
+            result = self._table.update_item(
+                Key=key,
+                UpdateExpression="SET episodeId = :ep, episodeAt = :at, alarmName = :name, expiresAt = :exp",
+                ConditionExpression="(attribute_not_exists(openIncidentId) OR episodeId = :ep) "
+                "AND (attribute_not_exists(lastOkAt) OR lastOkAt < :at)",
                 ExpressionAttributeValues={
-                    ":t": _dynamo(ok_at),
-                    ":name": alarm_name,
+                    ":ep": arrival.episode,
+                    ":at": _dynamo(arrival.at),
+                    ":name": arrival.name,
                     ":exp": self._expires(),
                 },
+                ReturnValues="ALL_NEW",
             )
         except ClientError as err:
             if not _conditional_failed(err):
                 raise
-
-    # ---------------------------------------------------------------- writes
-    def open(
-        self,
-        *,
-        incident_id: str,
-        alarm_name: str,
-        severity: str,
-        context: dict[str, Any],
-        steps: list[dict[str, Any]],
-        alarm_at: float | None = None,
-    ) -> OpenOutcome:
-        """Open the episode's incident unless this event is a duplicate, the alarm already has one,
-        or the alarm was OK again after `alarm_at` (the epoch of this ALARM transition)."""
-        pointer = {"pk": f"ALARM#{alarm_name}"}
-        values: dict[str, Any] = {":id": incident_id, ":name": alarm_name, ":exp": self._expires()}
-        condition = "(attribute_not_exists(openIncidentId) OR openIncidentId = :id)"
-        update = "SET openIncidentId = :id, alarmName = :name, expiresAt = :exp"
-        if alarm_at is not None:
-            condition += " AND (attribute_not_exists(lastOkAt) OR lastOkAt < :at)"
-            update += ", episodeAt = :at"
-            values[":at"] = _dynamo(alarm_at)
-        try:
-            self._table.update_item(
-                Key=pointer,
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as err:
-            if not _conditional_failed(err):
-                raise
-            seen = _plain(self._table.get_item(Key=pointer, ConsistentRead=True).get("Item") or {})
+            seen = self._pointer(key["pk"])
             last_ok = seen.get("lastOkAt")
-            if alarm_at is not None and isinstance(last_ok, int | float) and last_ok >= alarm_at:
-                return OpenOutcome(False, "", "the alarm is already OK again (its OK event arrived first)")
-            current = self.open_incident_for(alarm_name) or ""
+            if isinstance(last_ok, int | float) and last_ok >= arrival.at:
+                return OpenOutcome("stale", "", "the alarm is already OK again (its OK event arrived first)")
+            current = str(seen.get("openIncidentId") or "")
             if current:
                 # bounded: an alarm flapping for days must not grow the item towards 400 KB
                 self.add_timeline(
                     current,
                     "alarm entered ALARM again",
-                    f"episode {incident_id} folded into this one",
+                    f"{arrival.name}: episode {arrival.episode} folded into this one",
                     max_entries=MAX_TIMELINE,
                 )
-            return OpenOutcome(False, current, "an incident is already open for this alarm")
-        now = self.now()
-        item = {
-            "pk": f"INCIDENT#{incident_id}",
-            "incidentId": incident_id,
-            "alarmName": alarm_name,
-            "severity": severity,
-            "status": OPEN,
-            "exhausted": False,
-            "openedAt": now,
-            "context": context,
-            "steps": steps,
-            "pagedTiers": [],
-            "channelFailures": [],
-            "timeline": [{"at": now, "event": "opened", "detail": context.get("state_reason", "")[:1000]}],
-            "expiresAt": self._expires(),
+                return OpenOutcome("folded", current, "the alarm is already on an open incident")
+            return OpenOutcome("stale", "", "the alarm's state moved on while this event was handled")
+        bound = str(_plain(result["Attributes"]).get("openIncidentId") or "")
+        if bound:
+            return OpenOutcome("duplicate", bound, "duplicate event for an alarm already on an incident")
+        return None
+
+    def _find(self, arrival: Arrival, window_seconds: float) -> dict[str, Any] | None:
+        """The open incident this alarm is the same root cause as, if any (most specific first)."""
+        seen: set[str] = set()
+        for pointer in arrival.cause.pointers():
+            item = self._pointer(f"CAUSE#{pointer}")
+            incident_id = str(item.get("incidentId") or "")
+            last = item.get("lastAt")
+            if not incident_id or incident_id in seen or not isinstance(last, int | float):
+                continue
+            seen.add(incident_id)
+            if not within(arrival.at, last, window_seconds):
+                continue
+            incident = self.get(incident_id)
+            if (
+                incident is not None
+                and incident["status"] != RESOLVED
+                and int(incident.get("alarmCount") or 0) < MAX_ALARMS
+                and within(arrival.at, float(incident.get("lastAlarmAt") or 0), window_seconds)
+                and joins(arrival.cause, incident_cause(incident))
+            ):
+                return incident
+        return None
+
+    def _new_plan(self, incident: dict[str, Any], steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A higher severity's plan for an incident already paged: each tier's channels that already
+        have this incident get an update instead of a second page, and a step left without any
+        channel is skipped."""
+        done = set(incident.get("pagedTierChannels", []))
+        out = []
+        for step in steps:
+            channels = [c for c in step["channels"] if f"{step['tier']}|{c}" not in done]
+            out.append({**step, "channels": channels or step["channels"], "skip": not channels})
+        return out
+
+    def _join(self, incident: dict[str, Any], arrival: Arrival, steps_for: StepsFor) -> OpenOutcome | None:
+        """Add the alarm to the incident; None when the incident changed meanwhile (try again)."""
+        incident_id = incident["incidentId"]
+        alarms = incident.get("alarms") or {}
+        previous = alarms.get(arrival.name)
+        severity = higher(str(incident["severity"]), arrival.severity)
+        raised = severity != incident["severity"]
+        names = {"#a": "alarms", "#n": arrival.name, "#s": "status", "#sev": "severity", "#tl": "timeline"}
+        values: dict[str, Any] = {
+            ":entry": _dynamo(arrival.entry()),
+            ":last": _dynamo(max(float(incident.get("lastAlarmAt") or 0), arrival.at)),
+            ":resolved": RESOLVED,
+            ":seen": incident["severity"],
+            ":links": set(arrival.cause.links),
+            ":e": [self._entry("alarm joined", f"{arrival.name} ({arrival.severity})"[:200])],
         }
+        sets = ["#a.#n = :entry", "lastAlarmAt = :last", "#tl = list_append(#tl, :e)"]
+        adds = ["causeLinks :links"]
+        conditions = ["#s <> :resolved", "#sev = :seen"]
+        if previous is None:
+            conditions.append("attribute_not_exists(#a.#n)")
+            sets.append("alarmCount = if_not_exists(alarmCount, :zero) + :one")
+            adds.append("firing :one")
+            values[":zero"] = 0
+            values[":one"] = 1
+        else:
+            if previous.get("episode") == arrival.episode:
+                return OpenOutcome(
+                    "duplicate", incident_id, "duplicate event for an alarm already on this incident"
+                )
+            conditions.append("#a.#n.episode = :prev")
+            values[":prev"] = previous.get("episode", "")
+            if previous.get("state") != ALARM:
+                adds.append("firing :one")
+                values[":one"] = 1
+        if arrival.cause.keys:
+            adds.append("causeKeys :keys")
+            values[":keys"] = set(arrival.cause.keys)
+            if not incident.get("causeKeys"):
+                # the first specific alarm makes a stack-wide incident about its model/route/app;
+                # a second one at the same moment (for another model) must not join as well
+                conditions.append("attribute_not_exists(causeKeys)")
+        takeover = False
+        if raised:
+            sets.append("#sev = :sev")
+            values[":sev"] = severity
+            if incident["status"] == OPEN:
+                sets += ["steps = :steps", "planVersion = planVersion + :one", "planStartedAt = :now"]
+                values[":steps"] = _dynamo(self._new_plan(incident, steps_for(severity)))
+                values[":one"] = 1
+                values[":now"] = _dynamo(self._clock())
+                if incident.get("exhausted"):
+                    sets.append("exhausted = :false")
+                    values[":false"] = False
+                    conditions.append("exhausted = :true")
+                    values[":true"] = True
+                    takeover = True
+        expression = "SET " + ", ".join(sets) + " ADD " + ", ".join(adds)
         try:
-            self._table.put_item(Item=_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
+            result = self._table.update_item(
+                Key={"pk": f"INCIDENT#{incident_id}"},
+                UpdateExpression=expression,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
         except ClientError as err:
             if not _conditional_failed(err):
                 raise
-            existing = self.get(incident_id) or {}
-            if existing.get("status") == RESOLVED:
-                # A late duplicate of an episode that is already over must not re-arm the pointer.
-                self._clear_pointer(alarm_name, incident_id)
-            return OpenOutcome(False, incident_id, "duplicate event for an incident already opened")
-        return OpenOutcome(True, incident_id, "opened")
+            now = self.get(incident_id) or {}
+            entry = (now.get("alarms") or {}).get(arrival.name) or {}
+            if entry.get("episode") == arrival.episode:
+                return OpenOutcome(
+                    "duplicate", incident_id, "duplicate event for an alarm already on this incident"
+                )
+            return None
+        joined = _plain(result["Attributes"])
+        return OpenOutcome(
+            "joined",
+            incident_id,
+            f"joined incident {incident_id} (same root cause)",
+            joined,
+            raised=raised,
+            takeover=takeover,
+        )
 
-    def _clear_pointer(self, alarm_name: str, incident_id: str) -> None:
+    def _create(
+        self, arrival: Arrival, steps_for: StepsFor, window_seconds: float, *, claim: bool
+    ) -> OpenOutcome | None:
+        """Open a new incident for the alarm (claiming its cause pointers when `claim`); None when
+        another incident of the same cause appeared meanwhile (join it instead)."""
+        incident_id = arrival.episode
+        now = self.now()
+        cause = arrival.cause
+        item: dict[str, Any] = {
+            "pk": f"INCIDENT#{incident_id}",
+            "incidentId": incident_id,
+            "alarmName": arrival.name,
+            "severity": arrival.severity,
+            "status": OPEN,
+            "exhausted": False,
+            "openedAt": now,
+            "context": arrival.context,
+            "area": cause.area,
+            "causeLinks": set(cause.links),
+            "alarms": {arrival.name: arrival.entry()},
+            "alarmCount": 1,
+            "firing": 1,
+            "firstAlarmAt": arrival.at,
+            "lastAlarmAt": arrival.at,
+            "steps": steps_for(arrival.severity),
+            "planVersion": 1,
+            "planStartedAt": self._clock(),
+            "pagedTiers": [],
+            "channelFailures": [],
+            "channelRefs": {},
+            "timeline": [
+                {"at": now, "event": "opened", "detail": str(arrival.context.get("state_reason", ""))[:1000]}
+            ],
+            "expiresAt": self._expires(),
+        }
+        if cause.keys:
+            item["causeKeys"] = set(cause.keys)
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._name,
+                    "Item": _dynamo(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        if claim:
+            writes += [
+                self._claim(pointer, incident_id, arrival, window_seconds) for pointer in cause.pointers()
+            ]
+        try:
+            # the resource's client (de)serialises plain values, as Table calls do
+            self._table.meta.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
+        except ClientError as err:
+            if _code(err) != "TransactionCanceledException":
+                raise
+            existing = self.get(incident_id)
+            if existing is not None:
+                return OpenOutcome("duplicate", incident_id, "duplicate event for an incident already opened")
+            return None
+        return OpenOutcome("opened", incident_id, "opened")
+
+    def _claim(
+        self, pointer: str, incident_id: str, arrival: Arrival, window_seconds: float
+    ) -> dict[str, Any]:
+        """A transaction write taking a cause pointer unless a fresh incident holds it."""
+        area_wide = pointer.endswith("|*")
+        condition = "attribute_not_exists(incidentId) OR incidentId = :id OR lastAt < :cutoff"
+        if area_wide and arrival.cause.specific:
+            # the newest incident of an area may be replaced by a specific one; a fresh stack-wide
+            # incident may not (the specific alarm should have joined it)
+            condition += " OR scoped = :true"
+        values: dict[str, Any] = {":id": incident_id, ":cutoff": arrival.at - window_seconds}
+        if area_wide and arrival.cause.specific:
+            values[":true"] = True
+        item = {
+            "pk": f"CAUSE#{pointer}",
+            "incidentId": incident_id,
+            "lastAt": arrival.at,
+            "scoped": arrival.cause.specific,
+            "expiresAt": self._expires(),
+        }
+        return {
+            "Put": {
+                "TableName": self._name,
+                "Item": _dynamo(item),
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": _dynamo(values),
+            }
+        }
+
+    def _bind(self, arrival: Arrival, incident_id: str) -> None:
         try:
             self._table.update_item(
-                Key={"pk": f"ALARM#{alarm_name}"},
-                UpdateExpression="REMOVE openIncidentId",
-                ConditionExpression="openIncidentId = :id",
-                ExpressionAttributeValues={":id": incident_id},
+                Key={"pk": f"ALARM#{arrival.name}"},
+                UpdateExpression="SET openIncidentId = :inc",
+                ConditionExpression="episodeId = :ep",
+                ExpressionAttributeValues={":inc": incident_id, ":ep": arrival.episode},
             )
         except ClientError as err:
             if not _conditional_failed(err):
                 raise
 
+    def _point(self, arrival: Arrival, outcome: OpenOutcome, window_seconds: float) -> None:
+        """Keep the cause pointers on the incident an alarm joined (its window moves on)."""
+        if outcome.outcome != "joined" or outcome.incident is None:
+            return
+        incident = outcome.incident
+        specific = bool(incident.get("causeKeys"))
+        pointers = incident_cause(incident).pointers()
+        for pointer in pointers:
+            try:
+                self._table.update_item(
+                    Key={"pk": f"CAUSE#{pointer}"},
+                    UpdateExpression="SET incidentId = :id, lastAt = :at, scoped = :scoped, expiresAt = :exp",
+                    ConditionExpression="attribute_not_exists(incidentId) OR incidentId = :id "
+                    "OR lastAt < :cutoff",
+                    ExpressionAttributeValues={
+                        ":id": outcome.incident_id,
+                        ":at": _dynamo(float(incident.get("lastAlarmAt") or arrival.at)),
+                        ":scoped": specific,
+                        ":exp": self._expires(),
+                        ":cutoff": _dynamo(arrival.at - window_seconds),
+                    },
+                )
+            except ClientError as err:
+                if not _conditional_failed(err):
+                    raise
+
+    def _release(self, incident: dict[str, Any]) -> None:
+        """Free the cause pointers a resolved incident holds."""
+        for pointer in incident_cause(incident).pointers():
+            try:
+                self._table.delete_item(
+                    Key={"pk": f"CAUSE#{pointer}"},
+                    ConditionExpression="incidentId = :id",
+                    ExpressionAttributeValues={":id": incident["incidentId"]},
+                )
+            except ClientError as err:
+                if not _conditional_failed(err):
+                    raise
+
+    # ---------------------------------------------------------------- an alarm returns to OK
+    def alarm_ok(self, alarm_name: str, ok_at: float, reason: str) -> OkOutcome:
+        """Record the alarm's OK (on its incident, and as its latest OK); whether its incident has
+        no alarm in ALARM any more. An OK older than the alarm's current episode changes nothing."""
+        try:
+            result = self._table.update_item(
+                Key={"pk": f"ALARM#{alarm_name}"},
+                UpdateExpression="SET lastOkAt = :t, alarmName = :name, expiresAt = :exp "
+                "REMOVE openIncidentId",
+                ConditionExpression="(attribute_not_exists(lastOkAt) OR lastOkAt < :t) "
+                "AND (attribute_not_exists(episodeAt) OR episodeAt <= :t)",
+                ExpressionAttributeValues={
+                    ":t": _dynamo(ok_at),
+                    ":name": alarm_name,
+                    ":exp": self._expires(),
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+            return OkOutcome(None, False)
+        before = _plain(result.get("Attributes") or {})
+        incident_id = str(before.get("openIncidentId") or "")
+        if not incident_id:
+            return OkOutcome(None, False)
+        try:
+            updated = self._table.update_item(
+                Key={"pk": f"INCIDENT#{incident_id}"},
+                UpdateExpression="SET #a.#n.#st = :ok, #a.#n.okAt = :at, #tl = list_append(#tl, :e) "
+                "ADD firing :minus",
+                ConditionExpression="#a.#n.episode = :ep AND #a.#n.#st = :alarm",
+                ExpressionAttributeNames={
+                    "#a": "alarms",
+                    "#n": alarm_name,
+                    "#st": "state",
+                    "#tl": "timeline",
+                },
+                ExpressionAttributeValues={
+                    ":ok": OK,
+                    ":alarm": ALARM,
+                    ":at": self.now(),
+                    ":ep": before.get("episodeId", ""),
+                    ":minus": -1,
+                    ":e": [self._entry("alarm OK", f"{alarm_name} is OK: {reason}"[:300])],
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+            return OkOutcome(self.get(incident_id), False)
+        incident = _plain(updated["Attributes"])
+        return OkOutcome(incident, int(incident.get("firing") or 0) <= 0)
+
+    # ---------------------------------------------------------------- paging
     def add_timeline(self, incident_id: str, event: str, detail: str = "", *, max_entries: int = 0) -> None:
         """Append a timeline entry (no-op for an unknown incident, or once it has max_entries)."""
         if max_entries:
@@ -272,25 +637,33 @@ class IncidentStore:
             if not _conditional_failed(err):
                 raise
 
-    def register_task_token(self, incident_id: str, token: str) -> None:
-        """Remember the waiting execution's task token; IncidentClosed if the incident is not open.
+    def register_task_token(self, incident_id: str, token: str, plan_version: int | None = None) -> None:
+        """Remember the waiting execution's task token; IncidentClosed if the incident is not open,
+        PlanChanged if its plan is no longer `plan_version`.
 
-        The condition and the acknowledge/resolve updates serialise on the item, so either the
-        token is stored first (and the acknowledger finds it) or the incident is closed first (and
-        we stop here): no acknowledgement is ever missed.
+        The condition and the acknowledge/resolve/raise updates serialise on the item, so either the
+        token is stored first (and the acknowledger or the raise finds it) or the incident changed
+        first (and we stop here): no acknowledgement or severity change is ever missed.
         """
+        condition = "#s = :open"
+        values: dict[str, Any] = {":t": token, ":open": OPEN}
+        if plan_version is not None:
+            condition += " AND planVersion = :v"
+            values[":v"] = plan_version
         try:
             self._table.update_item(
                 Key={"pk": f"INCIDENT#{incident_id}"},
                 UpdateExpression="SET taskToken = :t",
-                ConditionExpression="#s = :open",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":t": token, ":open": OPEN},
+                ExpressionAttributeValues=values,
             )
         except ClientError as err:
             if not _conditional_failed(err):
                 raise
             incident = self.require(incident_id)
+            if incident["status"] == OPEN:
+                raise PlanChanged(f"incident {incident_id} has a new paging plan") from None
             raise IncidentClosed(
                 f"incident {incident_id} is {incident['status']}",
                 incident["status"],
@@ -305,12 +678,25 @@ class IncidentStore:
         kind: str,
         delivered: list[str],
         failures: list[dict[str, str]],
+        held: list[str] | None = None,
+        plan_version: int = 1,
     ) -> dict[str, Any]:
-        """Record a page (or final notice): which channels got it, which failed and why; the
-        incident after the update (an acknowledgement may have landed while the tier was paged)."""
+        """Record a page (or final notice): which channels got it, which were held for the digest,
+        which failed and why; the incident after the update (an acknowledgement may have landed
+        while the tier was paged)."""
         now = self.now()
-        page = {"at": now, "kind": kind, "tier": step["tier"], "index": step["index"], "delivered": delivered}
+        page = {
+            "at": now,
+            "kind": kind,
+            "tier": step["tier"],
+            "index": step["index"],
+            "planVersion": plan_version,
+            "delivered": delivered,
+            "held": held or [],
+        }
         detail = f"tier {step['tier']} via {', '.join(delivered) or 'nothing'}"
+        if held:
+            detail += f" (held for the digest: {', '.join(held)})"
         entries = [{"at": now, "event": "paged" if kind == "page" else kind, "detail": detail}]
         entries += [
             {"at": now, "event": "channel failed", "detail": f"{f['channel']}: {f['error']}"[:1000]}
@@ -319,12 +705,11 @@ class IncidentStore:
         names = {"#pt": "pagedTiers", "#cf": "channelFailures", "#tl": "timeline"}
         values: dict[str, Any] = {":p": [page], ":f": failures, ":e": entries}
         expression = "SET #pt = list_append(#pt, :p), #cf = list_append(#cf, :f), #tl = list_append(#tl, :e)"
-        if delivered:
-            expression += " ADD pagedChannels :c"
-            values[":c"] = set(delivered)
-        if kind == "final":
-            expression = expression.replace("SET ", "SET exhausted = :true, ", 1)
-            values[":true"] = True
+        reached = [*delivered, *(held or [])]
+        if reached:
+            expression += " ADD pagedChannels :c, pagedTierChannels :tc"
+            values[":c"] = set(reached)
+            values[":tc"] = {f"{step['tier']}|{c}" for c in reached}
         result = self._table.update_item(
             Key={"pk": f"INCIDENT#{incident_id}"},
             UpdateExpression=expression,
@@ -334,8 +719,24 @@ class IncidentStore:
         )
         return _plain(result["Attributes"])
 
+    def mark_exhausted(self, incident_id: str, plan_version: int) -> bool:
+        """Mark the incident's escalation exhausted unless its plan changed meanwhile (then False)."""
+        try:
+            self._table.update_item(
+                Key={"pk": f"INCIDENT#{incident_id}"},
+                UpdateExpression="SET exhausted = :true",
+                ConditionExpression="planVersion = :v AND #s = :open",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":true": True, ":v": plan_version, ":open": OPEN},
+            )
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+            return False
+        return True
+
     def add_channel_failures(self, incident_id: str, failures: list[dict[str, str]]) -> None:
-        """Record failures of follow-up notices (acknowledged/resolved)."""
+        """Record failures of follow-up notices (updates, acknowledged, resolved)."""
         if not failures:
             return
         entries = [
@@ -349,6 +750,17 @@ class IncidentStore:
             ExpressionAttributeValues={":f": failures, ":e": entries},
         )
 
+    def set_channel_ref(self, incident_id: str, channel: str, ref: dict[str, str]) -> None:
+        """Remember what a channel needs to address this incident again (a ServiceNow sys_id, the
+        Slack message a thread hangs off)."""
+        self._table.update_item(
+            Key={"pk": f"INCIDENT#{incident_id}"},
+            UpdateExpression="SET channelRefs.#c = :r",
+            ExpressionAttributeNames={"#c": channel},
+            ExpressionAttributeValues={":r": ref},
+        )
+
+    # ---------------------------------------------------------------- closing
     def acknowledge(self, incident_id: str, *, by: str, via: str, nonce: str | None = None) -> dict[str, Any]:
         """Mark the open incident acknowledged (consuming the link's nonce); the updated incident.
 
@@ -398,17 +810,20 @@ class IncidentStore:
         return _plain(result["Attributes"])
 
     def resolve(self, incident_id: str, *, reason: str) -> dict[str, Any]:
-        """Mark the incident resolved and release the alarm for a new episode; the updated incident."""
+        """Mark the incident resolved once no alarm of it is in ALARM; the updated incident.
+        IncidentClosed if it is already resolved or an alarm joined it meanwhile."""
         try:
             result = self._table.update_item(
                 Key={"pk": f"INCIDENT#{incident_id}"},
                 UpdateExpression="SET #s = :res, resolvedAt = :at, timeline = list_append(timeline, :e)",
-                ConditionExpression="#s IN (:open, :ack)",
+                ConditionExpression="#s IN (:open, :ack) "
+                "AND (attribute_not_exists(firing) OR firing <= :zero)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":res": RESOLVED,
                     ":open": OPEN,
                     ":ack": ACKNOWLEDGED,
+                    ":zero": 0,
                     ":at": self.now(),
                     ":e": [self._entry("resolved", reason)],
                 },
@@ -418,7 +833,12 @@ class IncidentStore:
             if not _conditional_failed(err):
                 raise
             incident = self.require(incident_id)
-            raise IncidentClosed(f"incident is already {incident['status']}", incident["status"]) from None
+            raise IncidentClosed(f"incident is {incident['status']}", incident["status"]) from None
         incident = _plain(result["Attributes"])
-        self._clear_pointer(incident["alarmName"], incident_id)
+        self._release(incident)
         return incident
+
+
+def ceil_seconds(value: float) -> int:
+    """Whole seconds, rounded up (a wait shorter than due would page early)."""
+    return max(0, math.ceil(value))

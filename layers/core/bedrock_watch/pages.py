@@ -26,7 +26,8 @@ from bedrock_watch.contract import (
     TAG_SEVERITY,
 )
 
-Kind = Literal["page", "final", "channel_failure", "acknowledged", "resolved"]
+Kind = Literal["page", "final", "channel_failure", "acknowledged", "resolved", "update", "digest"]
+MAX_LISTED_ALARMS = 10
 MAX_REASON = 600
 MAX_VALUES = 5
 
@@ -140,12 +141,18 @@ def context_from_alarm(
     runbook_base_url: str,
     burn_rate_usd_per_hour: float | None = None,
     default_severity: str = "warning",
+    alarm_name: str = "",
+    dimensions: dict[str, str] | None = None,
 ) -> PageContext:
-    """The page context of an alarm state-change event (allow-listed fields only)."""
+    """The page context of an alarm state-change event (allow-listed fields only).
+
+    A contributor of a multi-time-series alarm passes its own `alarm_name` (the alarm's name and
+    its attributes) and its attributes as `dimensions` (the Application of a per-application
+    budget)."""
     detail = event.get("detail") or {}
     state = detail.get("state") or {}
     region = str(event.get("region") or "us-east-1")
-    alarm_name = str(detail.get("alarmName") or "")
+    alarm_name = alarm_name or str(detail.get("alarmName") or "")
     resources = event.get("resources") or []
     alarm_arn = str(resources[0]) if resources else ""
     stats = _metric_stats(detail)
@@ -159,6 +166,10 @@ def context_from_alarm(
         budget_related = budget_related or name in BUDGET_METRICS
         if not metric and name:
             metric = f"{m.get('namespace', '')}/{name} ({stat.get('stat', '')}, {stat.get('period', '')}s)"
+    for query in insights_queries(detail):
+        budget_related = budget_related or any(name in query for name in BUDGET_METRICS)
+        metric = metric or f"Metrics Insights: {query[:200]}"
+    dims.update(dimensions or {})
     reason_data = _reason_data(state)
     values = _floats(reason_data.get("recentDatapoints")) or _floats(reason_data.get("evaluatedDatapoints"))
     threshold = reason_data.get("threshold")
@@ -186,9 +197,24 @@ def context_from_alarm(
         dashboard_url=console_url(region, f"dashboards/dashboard/{urllib.parse.quote(dashboard_name)}")
         if dashboard_name
         else "",
-        alarm_url=console_url(region, f"alarmsV2:alarm/{urllib.parse.quote(alarm_name)}"),
+        alarm_url=console_url(
+            region, f"alarmsV2:alarm/{urllib.parse.quote(str(detail.get('alarmName') or alarm_name))}"
+        ),
         runbook_url=runbook_url(tags.get(TAG_RUNBOOK, ""), runbook_base_url, alarm_name),
     )
+
+
+def insights_queries(detail: dict[str, Any]) -> list[str]:
+    """The Metrics Insights queries (SELECT …) among an alarm's metrics."""
+    metrics = (detail.get("configuration") or {}).get("metrics") or []
+    queries = [m.get("expression") for m in metrics if isinstance(m, dict)]
+    return [q for q in queries if isinstance(q, str) and q.lstrip().upper().startswith("SELECT")]
+
+
+def is_multi_time_series(detail: dict[str, Any]) -> bool:
+    """Whether the alarm is a Metrics Insights alarm with GROUP BY: each group is a contributor,
+    and contributor events (not the alarm's own) say which one crossed."""
+    return any(" GROUP BY " in f" {q.upper()} " for q in insights_queries(detail))
 
 
 _RULE_ALARM = re.compile(r"""\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*"?([^")]+?)"?\s*\)""")
@@ -239,6 +265,12 @@ def _links(ctx: PageContext) -> list[tuple[str, str]]:
     return [(label, url) for label, url in links if url]
 
 
+def _alarm_list(alarms: list[tuple[str, str]]) -> str:
+    shown = [f"{name}: {state}" for name, state in alarms[:MAX_LISTED_ALARMS]]
+    more = len(alarms) - MAX_LISTED_ALARMS
+    return " · ".join(shown) + (f" · (+{more} more)" if more > 0 else "")
+
+
 def render(
     ctx: PageContext,
     *,
@@ -248,15 +280,26 @@ def render(
     ack_url: str = "",
     ack_token: str = "",
     note: str = "",
+    alarms: list[tuple[str, str]] | None = None,
+    lead: str = "",
 ) -> Message:
-    """The message of one notice about an incident (a page, the final notice, a failure report…)."""
+    """The message of one notice about an incident (a page, the final notice, a failure report…).
+
+    `ctx` is the alarm the notice is about (for an update: the alarm that joined); `alarms` lists
+    every alarm of the incident with its state (shown when there is more than one); `lead` names
+    the incident's first alarm, which an update refers to."""
     sev = ctx.severity.upper()
+    alarms = alarms or []
+    more = f" (+{len(alarms) - 1} more alarm{'s' if len(alarms) > 2 else ''})" if len(alarms) > 1 else ""
+    subject = lead or ctx.alarm_name
     titles: dict[Kind, str] = {
-        "page": f"[{sev}] {ctx.alarm_name} is in ALARM",
-        "final": f"[{sev}] UNACKNOWLEDGED: {ctx.alarm_name} — escalation exhausted",
+        "page": f"[{sev}] {ctx.alarm_name} is in ALARM{more}",
+        "final": f"[{sev}] UNACKNOWLEDGED: {ctx.alarm_name}{more} — escalation exhausted",
         "channel_failure": f"[{sev}] {ctx.alarm_name}: a paging channel failed",
-        "acknowledged": f"[ACK] {ctx.alarm_name} acknowledged",
-        "resolved": f"[RESOLVED] {ctx.alarm_name} is OK again",
+        "acknowledged": f"[ACK] {ctx.alarm_name}{more} acknowledged",
+        "resolved": f"[RESOLVED] {ctx.alarm_name}{more} is OK again",
+        "update": f"[{sev}] Update on {subject}: {ctx.alarm_name} is in ALARM too",
+        "digest": f"[{sev}] bedrock-watch digest: {note.split(chr(10), 1)[0]}",
     }
     summaries: dict[Kind, str] = {
         "page": ctx.state_reason or ctx.description,
@@ -264,8 +307,13 @@ def render(
         "channel_failure": note,
         "acknowledged": note,
         "resolved": note or "The alarm returned to OK; escalation stopped.",
+        "update": note or ctx.state_reason,
+        "digest": note,
     }
-    actionable = kind in ("page", "final", "channel_failure")
+    facts = [] if kind == "digest" else _facts(ctx)
+    if len(alarms) > 1:
+        facts.append(("Alarms", _alarm_list(alarms)))
+    actionable = kind in ("page", "final", "channel_failure", "update")
     return Message(
         kind=kind,
         incident_id=incident_id,
@@ -273,8 +321,8 @@ def render(
         tier=tier,
         title=titles[kind],
         summary=summaries[kind],
-        facts=[*_facts(ctx), ("Incident", incident_id), ("Tier", tier)],
-        links=_links(ctx),
+        facts=[*facts, ("Incident", incident_id), ("Tier", tier)],
+        links=[] if kind == "digest" else _links(ctx),
         ack_url=ack_url if actionable else "",
         ack_token=ack_token if actionable else "",
     )

@@ -16,12 +16,12 @@ import pytest
 from botocore.stub import Stubber
 
 from bedrock_watch.escalation import Escalation, EscalationSettings
-from bedrock_watch.incidents import IncidentStore, incident_id_for
+from bedrock_watch.incidents import IncidentStore
+from tests.integration.escalation.arrivals import arrival, open_alarm
 
 pytestmark = pytest.mark.integration
 
 ALARM = "bedrock-watch.ModelErrors-chat"
-ARN = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ALARM}"
 
 
 @pytest.fixture
@@ -37,14 +37,7 @@ def states() -> Iterator[Stubber]:
 
 
 def _waiting_incident(store: IncidentStore) -> str:
-    incident_id = incident_id_for(ARN, "t1")
-    store.open(
-        incident_id=incident_id,
-        alarm_name=ALARM,
-        severity="critical",
-        context={"alarm_name": ALARM},
-        steps=[{"index": 0, "tier": "devops"}],
-    )
+    incident_id = open_alarm(store, arrival(ALARM)).incident_id
     store.register_task_token(incident_id, "token-of-the-waiting-page-task")
     return incident_id
 

@@ -8,6 +8,7 @@ incident and report it to the tier's other channels. Vendor HTTP goes through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from bedrock_watch.errors import BedrockWatchError
@@ -39,6 +40,10 @@ class Channel(Protocol):
 
     name: str
 
-    def send(self, message: Message) -> None:
-        """Deliver the message or raise ChannelError."""
+    def send(self, message: Message, ref: Mapping[str, str] | None = None) -> dict[str, str] | None:
+        """Deliver the message or raise ChannelError.
+
+        `ref` is what this channel returned for an earlier message of the same incident (a
+        ServiceNow sys_id, the Slack message a thread hangs off); the return value, if any, is
+        stored on the incident and passed back with its later messages."""
         ...

@@ -7,6 +7,7 @@ are notes on it; acknowledge and resolve use `/{alias}/acknowledge|close?identif
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from bedrock_watch.channels.http import HttpClient
@@ -61,6 +62,7 @@ class JsmChannel:
         self._url = alerts_url
         self._http = http or HttpClient()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, ref: Mapping[str, str] | None = None) -> dict[str, str] | None:
         url, body = request(message, self._url)
         self._http.post_json(self.name, url, body, {"Authorization": f"GenieKey {self._key}"})
+        return None

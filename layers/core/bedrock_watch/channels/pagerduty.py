@@ -1,12 +1,13 @@
 """PagerDuty Events API v2: trigger on a page, acknowledge and resolve with the same dedup_key.
 
-dedup_key is the incident id, so every tier, the final notice, the acknowledgement and the
-resolution land on one PagerDuty alert. PagerDuty rate-limits per routing key (HTTP 429), which
-send_json backs off from.
+dedup_key is the incident id, so every tier, the final notice, each alarm that joins the incident
+(an update), the acknowledgement and the resolution land on one PagerDuty alert. PagerDuty
+rate-limits per routing key (HTTP 429), which send_json backs off from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bedrock_watch.channels.http import HttpClient
@@ -19,6 +20,9 @@ ACTION = {
     "page": "trigger",
     "final": "trigger",
     "channel_failure": "trigger",
+    # a trigger on an open alert's dedup_key adds to that alert's log: an update, never a new page
+    "update": "trigger",
+    "digest": "trigger",
     "acknowledged": "acknowledge",
     "resolved": "resolve",
 }
@@ -66,5 +70,6 @@ class PagerDutyChannel:
         self._source = source
         self._http = http or HttpClient()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, ref: Mapping[str, str] | None = None) -> dict[str, str] | None:
         self._http.post_json(self.name, self._url, event(message, self._key, self._source))
+        return None

@@ -13,6 +13,7 @@ on send, so the gap is recorded on the incident and reported like any other fail
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ class _Unconfigured:
         self.name = name
         self._missing = missing
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, ref: Mapping[str, str] | None = None) -> dict[str, str] | None:
         raise ChannelNotConfigured(
             f"{self.name}: {self._missing} is not set in the escalation channel secret"
         )

@@ -7,6 +7,7 @@ works when the Slack app has no interactivity configured.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bedrock_watch.channels.http import HttpClient
@@ -80,7 +81,8 @@ class SlackChannel:
         self._url = webhook_url
         self._http = http or HttpClient()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, ref: Mapping[str, str] | None = None) -> dict[str, str] | None:
         # `text` is the notification and fallback; Slack parses it as mrkdwn too
         payload = {"text": mrkdwn(message.title), "blocks": blocks(message)}
         self._http.post_json(self.name, self._url, payload)
+        return None

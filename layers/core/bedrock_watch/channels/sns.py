@@ -8,6 +8,7 @@ attributes, and subscribers pick what they receive with a subscription filter po
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,7 +29,7 @@ class SnsChannel:
         self._topic_arn = topic_arn
         self._target = target
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, ref: Mapping[str, str] | None = None) -> dict[str, str] | None:
         # tier is a list (follow-ups go to every tier paged): filter policies match any element.
         tiers = [t for t in message.tier.split(",") if t] or ["none"]
         attributes: dict[str, Any] = {"tier": {"DataType": "String.Array", "StringValue": json.dumps(tiers)}}
@@ -49,3 +50,4 @@ class SnsChannel:
             )
         except (ClientError, BotoCoreError) as err:  # botocore already retried throttling
             raise ChannelUnavailable(f"{self.name}: {type(err).__name__}: {err}") from None
+        return None
