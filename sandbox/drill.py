@@ -220,6 +220,15 @@ class Traffic:
         )
 
 
+def incident_label(item: dict[str, Any]) -> str:
+    """How the timeline names an incident: its earliest alarm (by transition time, then name), so
+    alarms of one evaluation give the same name whatever order their executions ran in."""
+    alarms = item.get("alarms") or {}
+    if not alarms:
+        return str(item["alarmName"])
+    return min(alarms.items(), key=lambda kv: (float(kv[1].get("at") or 0), kv[0]))[0]
+
+
 def native_metrics(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
     """What Bedrock itself publishes in AWS/Bedrock for these calls, per ModelId as invoked
     (FACTS §3): successes, throttles and client/server errors counted apart, latency per
@@ -501,7 +510,7 @@ class Drill:
             )
             self.incidents[incident_id] = item
             seen = self.incident_marks.get(incident_id, 0)
-            alarm = short_alarm_name(str(item["alarmName"]), self.stack.stack_name)
+            alarm = short_alarm_name(incident_label(item), self.stack.stack_name)
             for entry in list(item.get("timeline", []))[seen:]:
                 self._incident_entry(now, item, alarm, entry)
             self.incident_marks[incident_id] = len(item.get("timeline", []))
@@ -562,12 +571,12 @@ class Drill:
             )
         elif event == "alarm joined":
             joined = short_alarm_name(detail.split(" (", 1)[0], self.stack.stack_name)
-            paged = ", ".join(map(str, sorted(item.get("pagedChannels", []) or []))) or "nobody yet"
+            channels = ", ".join(map(str, sorted(item.get("pagedChannels", []) or []))) or "nobody yet"
             self.timeline.add(
                 now,
                 "update",
                 f"{alarm}: {joined} joined the incident (same root cause)",
-                f"update to the channels already paged: {paged}",
+                f"update to the channels already paged: {channels}",
                 alarm=item["alarmName"],
                 incident=item["incidentId"],
                 joined=joined,
@@ -592,10 +601,10 @@ class Drill:
 
     def _claim_page(self, item: dict[str, Any]) -> str:
         """The text of the SNS page for this incident (its ack link names the incident; a final
-        notice names the alarm), each message once."""
+        notice names the alarm), each message once; updates about joined alarms are not pages."""
         for key in (str(item["incidentId"]), f"{item['alarmName']} "):
             for index, message in enumerate(self.sns_pages):
-                if key in message:
+                if key in message and "] Update on " not in message.split("\n", 1)[0]:
                     del self.sns_pages[index]
                     return message
         return ""

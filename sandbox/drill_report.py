@@ -155,7 +155,8 @@ def write_outputs(result: DrillResult, sb: Sandbox, out: TextIO, vendor_paths: S
     causes = result.scenario.incidents
     out.write(
         f"\n{len(causes)} root causes injected ({', '.join(c.kind for c in causes) or 'none'}), "
-        f"{len(result.incidents)} incidents, {counts.get('page', 0)} pages, {counts.get('update', 0)} updates; "
+        f"{len(result.incidents)} incidents, {counts.get('page', 0)} pages, "
+        f"{counts.get('update', 0)} updates; "
         f"{alarms} alarm transitions to ALARM, {counts.get('ack', 0)} acknowledgements, "
         f"{counts.get('route', 0)} route changes, {counts.get('resolved', 0)} incidents resolved; "
         f"{result.wall_seconds:.0f} s wall time\n"

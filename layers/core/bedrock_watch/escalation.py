@@ -349,17 +349,16 @@ class Escalation:
             note = ctx.state_reason or "Another alarm of the same root cause is in ALARM."
         url, token = self.ack_link(outcome.incident_id) if incident.get("status") == OPEN else ("", "")
         message = render(
-            PageContext.from_dict(
-                {**arrival.context, "severity": incident.get("severity", arrival.severity)}
-            ),
+            ctx,
             kind="update",
+            severity=str(incident.get("severity", arrival.severity)),
             incident_id=outcome.incident_id,
             tier=_paged_tiers(incident),
             ack_url=url,
             ack_token=token,
             note=note,
             alarms=_alarm_states(incident),
-            lead=str(incident.get("alarmName", "")),
+            lead=next((name for name, _ in _alarm_states(incident) if name != arrival.name), ""),
         )
         _, failures = self._deliver(refs, message, incident)
         self.store.add_channel_failures(outcome.incident_id, failures)

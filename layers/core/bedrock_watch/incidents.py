@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from bedrock_watch.correlation import Cause, higher, joins, within
+from bedrock_watch.correlation import SEVERITY_RANK, Cause, higher, joins, within
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.signing import InvalidSignature
 
@@ -123,6 +123,25 @@ def incident_cause(incident: dict[str, Any]) -> Cause:
         frozenset(incident.get("causeKeys", [])),
         frozenset(incident.get("causeLinks", [])),
     )
+
+
+def _rank(arrival: Arrival) -> tuple[int, int, float, str]:
+    """Sort key of an incident's lead alarm (smallest leads): most severe, then about a model,
+    route or application, then earliest, then by name — the same lead whatever order the
+    alarms of one evaluation arrive in."""
+    return (
+        -SEVERITY_RANK.get(arrival.severity, 0),
+        0 if arrival.cause.specific else 1,
+        arrival.at,
+        arrival.name,
+    )
+
+
+def _leads(arrival: Arrival, incident: dict[str, Any]) -> bool:
+    current = incident.get("leadRank")
+    if not isinstance(current, list) or len(current) != 4:
+        return False
+    return _rank(arrival) < (int(current[0]), int(current[1]), float(current[2]), str(current[3]))
 
 
 def firing_alarms(incident: dict[str, Any]) -> list[str]:
@@ -353,6 +372,12 @@ class IncidentStore:
         sets = ["#a.#n = :entry", "lastAlarmAt = :last", "#tl = list_append(#tl, :e)"]
         adds = ["causeLinks :links"]
         conditions = ["#s <> :resolved", "#sev = :seen"]
+        if _leads(arrival, incident):
+            # the headline of the incident's pages: its most severe, most specific alarm
+            sets += ["alarmName = :lead", "context = :ctx", "leadRank = :rank"]
+            values[":lead"] = arrival.name
+            values[":ctx"] = _dynamo(arrival.context)
+            values[":rank"] = _dynamo(list(_rank(arrival)))
         if previous is None:
             conditions.append("attribute_not_exists(#a.#n)")
             sets.append("alarmCount = if_not_exists(alarmCount, :zero) + :one")
@@ -433,6 +458,7 @@ class IncidentStore:
             "pk": f"INCIDENT#{incident_id}",
             "incidentId": incident_id,
             "alarmName": arrival.name,
+            "leadRank": list(_rank(arrival)),
             "severity": arrival.severity,
             "status": OPEN,
             "exhausted": False,

@@ -282,13 +282,16 @@ def render(
     note: str = "",
     alarms: list[tuple[str, str]] | None = None,
     lead: str = "",
+    severity: str = "",
 ) -> Message:
     """The message of one notice about an incident (a page, the final notice, a failure report…).
 
     `ctx` is the alarm the notice is about (for an update: the alarm that joined); `alarms` lists
     every alarm of the incident with its state (shown when there is more than one); `lead` names
-    the incident's first alarm, which an update refers to."""
-    sev = ctx.severity.upper()
+    the incident's first alarm, which an update refers to; `severity`, the incident's when it
+    differs from the alarm's (an update about a warning alarm on a critical incident)."""
+    severity = severity or ctx.severity
+    sev = severity.upper()
     alarms = alarms or []
     more = f" (+{len(alarms) - 1} more alarm{'s' if len(alarms) > 2 else ''})" if len(alarms) > 1 else ""
     subject = lead or ctx.alarm_name
@@ -317,7 +320,7 @@ def render(
     return Message(
         kind=kind,
         incident_id=incident_id,
-        severity=ctx.severity,
+        severity=severity,
         tier=tier,
         title=titles[kind],
         summary=summaries[kind],

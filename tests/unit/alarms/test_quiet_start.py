@@ -29,7 +29,7 @@ def _run_guard(store: MetricStore, at: datetime) -> None:
 
 def test_a_fresh_stack_whose_guard_has_not_run_yet_pages_nobody() -> None:
     # Given a stack just deployed: no MonthToDateSpendUSD has ever been published
-    clock, _, evaluator = _staleness()
+    _, _, evaluator = _staleness()
 
     # When its alarms are evaluated every minute for the guard's first half hour
     changes = [c for minute in range(1, 31) for c in evaluator.evaluate(START + timedelta(minutes=minute))]
@@ -40,7 +40,7 @@ def test_a_fresh_stack_whose_guard_has_not_run_yet_pages_nobody() -> None:
 
 
 def test_the_guards_first_run_makes_it_ok_and_an_hour_of_silence_after_that_alarms() -> None:
-    clock, store, evaluator = _staleness()
+    _, store, evaluator = _staleness()
     # Given the guard ran every 15 minutes for an hour, then stopped
     for run in range(5):
         _run_guard(store, START + timedelta(minutes=15 * run, seconds=5))
@@ -58,7 +58,7 @@ def test_the_guards_first_run_makes_it_ok_and_an_hour_of_silence_after_that_alar
 
 
 def test_the_guard_publishing_again_clears_it() -> None:
-    clock, store, evaluator = _staleness()
+    _, store, evaluator = _staleness()
     _run_guard(store, START + timedelta(seconds=5))
     for minute in range(1, 100):
         evaluator.evaluate(START + timedelta(minutes=minute))
