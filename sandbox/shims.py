@@ -15,7 +15,9 @@
    SNS and Lambda targets. We deliver to those three ourselves (input, InputPath and
    InputTransformer handled by moto's own parser) and leave every other target to moto.
 
-Neither changes what the code under test does; both only replace the transport moto lacks.
+Neither changes what the code under test does; both only replace the transport moto lacks. While
+`sandbox.calls.recording()` is active, the Lambda shim also says which role each handler runs
+as, so the calls it makes can be checked against the template's IAM (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 from unittest import mock
+
+from sandbox import calls
 
 _LOCK = threading.RLock()
 _MODULES: dict[tuple[str, str], ModuleType] = {}
@@ -198,7 +202,7 @@ def _invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
     )
     buf = io.StringIO()
     error_type: str | None = None
-    with _LOCK, _environ(env), _capture(buf):
+    with _LOCK, _environ(env), _capture(buf), calls.acting_as(str(fn.role)):
         try:
             handler = getattr(_load_module(fn, code_dir), fn.handler.rpartition(".")[2])
             result = handler(event, context)
@@ -236,6 +240,8 @@ def in_process_lambdas() -> Iterator[list[Invocation]]:
         try:
             yield INVOCATIONS
         finally:
+            # moto forgets its executions when it stops: note what their tasks called first
+            calls.collect_state_machine_tasks()
             for module in _MODULES.values():
                 sys.modules.pop(module.__name__, None)
             _MODULES.clear()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from sandbox import calls
 from sandbox.alarms import (
     ActionSink,
     AlarmEvaluator,
@@ -315,6 +316,7 @@ class Stack:
     def create(self) -> Stack:
         """Create every resource in dependency order (inside an active mock_aws); returns self."""
         self.created_at = self.now()
+        calls.remember_stack(self)
         declared = without_foreach(self.template.get("Resources") or {})
         globals_ = self.template.get("Globals") or {}
         specs: dict[str, dict[str, Any]] = {}
