@@ -62,6 +62,28 @@ BUDGET_METRICS: Final[dict[str, str]] = {
     "HoursUntilBudgetExhausted": "None",
 }
 
+# Price sync (price_sync, daily), dimension set [] only: the two pipeline alarms read them.
+PRICE_SYNC_METRICS: Final[dict[str, str]] = {
+    "PriceAgeHours": "None",  # hours since the prices in use were read from the Price List
+    "PriceSyncFailed": "Count",  # 1 when the last sync failed
+    "PriceChangesHeld": "Count",  # listed prices too far from the shipped table, held for review
+}
+
+# Bill reconciliation (bill_check, daily): drift of the meter's CostUSD from Cost Explorer for
+# the newest settled day, dimension sets [] and [ModelFamily] (a handful of provider families).
+DIMENSION_MODEL_FAMILY: Final = "ModelFamily"
+BILLING_METRICS: Final[dict[str, str]] = {
+    "BillingDriftPercent": "Percent",  # 100 x (metered - billed) / billed
+}
+
+# Every metric the stack publishes, by name -> unit (alarms and dashboards may read only these).
+PUBLISHED_METRICS: Final[dict[str, str]] = {
+    **METERING_METRICS,
+    **BUDGET_METRICS,
+    **PRICE_SYNC_METRICS,
+    **BILLING_METRICS,
+}
+
 # AWS/Bedrock built-in metrics (FACTS §3), dimension ModelId (or none for all models).
 AWS_BEDROCK_NAMESPACE: Final = "AWS/Bedrock"
 AWS_BEDROCK_METRICS: Final = frozenset(

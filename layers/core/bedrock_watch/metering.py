@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import time
 import zlib
@@ -26,6 +27,7 @@ from bedrock_watch.config import env_int, env_json, env_str
 from bedrock_watch.contract import OTHER_APPLICATION, UNATTRIBUTED
 from bedrock_watch.emf import MINUTE_MS, TIER_AS_REQUESTED, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
+from bedrock_watch.pricesync import PriceDocumentStore, PriceSource
 from bedrock_watch.pricing import PriceBook
 from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_line
@@ -51,11 +53,14 @@ class MeteringSettings:
     max_applications: int = 50
     price_overrides: Mapping[str, Any] = field(default_factory=dict)
     profile_map: Mapping[str, str] = field(default_factory=dict)
+    price_document_bucket: str = ""  # where the price sync keeps its document; "" = shipped table only
+    price_refresh_seconds: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MeteringSettings:
         """Settings from METRICS_NAMESPACE, APPLICATION_METADATA_KEY, MAX_APPLICATIONS,
-        PRICE_OVERRIDES and INFERENCE_PROFILE_MAP; ConfigurationError names a bad variable."""
+        PRICE_OVERRIDES, INFERENCE_PROFILE_MAP, PRICE_DOCUMENT_BUCKET and PRICE_REFRESH_SECONDS;
+        ConfigurationError names a bad variable."""
         overrides = env_json("PRICE_OVERRIDES", {}, environ)
         profile_map = env_json("INFERENCE_PROFILE_MAP", {}, environ)
         if not isinstance(overrides, dict):
@@ -70,6 +75,10 @@ class MeteringSettings:
             max_applications=env_int("MAX_APPLICATIONS", 50, minimum=1, environ=environ),
             price_overrides=overrides,
             profile_map=profile_map,
+            price_document_bucket=(environ if environ is not None else os.environ).get(
+                "PRICE_DOCUMENT_BUCKET", ""
+            ),
+            price_refresh_seconds=env_int("PRICE_REFRESH_SECONDS", 3600, minimum=60, environ=environ),
         )
 
 
@@ -89,6 +98,7 @@ class BatchSummary:
     emf_bytes: int = 0
     clamped_timestamps: int = 0
     control_message: bool = False
+    prices: str = "shipped"  # the price document in use: "shipped", or "synced <time>"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,25 +189,38 @@ class MeteredBatch:
 class Meter:
     """The metering pipeline with its per-container state (prices, profile cache, application guard)."""
 
-    def __init__(self, settings: MeteringSettings, price_book: PriceBook, resolver: ProfileResolver) -> None:
+    def __init__(
+        self,
+        settings: MeteringSettings,
+        price_book: PriceBook,
+        resolver: ProfileResolver,
+        prices: PriceSource | None = None,
+    ) -> None:
         self.settings = settings
         self.price_book = price_book
+        self.prices = prices  # the synced price document, re-read when due (None: price_book only)
         self.resolver = resolver
         self.applications = ApplicationGuard(settings.max_applications)
         self.writer = EmfWriter(settings.namespace)
 
     @classmethod
     def from_settings(cls, settings: MeteringSettings, bedrock_client: Any = None) -> Meter:
-        """A meter with the shipped price table plus overrides and a profile resolver."""
+        """A meter with the shipped price table, the synced price document (read on first use)
+        and the overrides, and a profile resolver."""
+        store = PriceDocumentStore(settings.price_document_bucket) if settings.price_document_bucket else None
+        prices = PriceSource(store, settings.price_overrides, refresh_seconds=settings.price_refresh_seconds)
         return cls(
             settings,
-            PriceBook.load(settings.price_overrides),
+            prices.book,
             ProfileResolver(settings.profile_map, client=bedrock_client),
+            prices,
         )
 
     def meter_event(self, event: Mapping[str, Any], *, now_ms: int | None = None) -> MeteringResult:
         """Meter one subscription delivery (`{"awslogs": {"data": …}}`)."""
         payload = decode_envelope(event)
+        if self.prices is not None:
+            self.price_book = self.prices.current()
         if payload["messageType"] == "CONTROL_MESSAGE":
             return MeteringResult("", BatchSummary(control_message=True))
         return self.meter_log_events(payload["logEvents"], now_ms=now_ms)
@@ -250,6 +273,10 @@ class Meter:
 
     def _finish(self, batch: MeteredBatch) -> MeteringResult:
         summary = batch.summary
+        if self.prices is not None and self.prices.synced_at:
+            summary.prices = f"synced {self.prices.synced_at}"
+        if self.prices is not None and self.prices.error:
+            summary.prices += f" (price document unreadable: {self.prices.error})"
         summary.malformed = sum(batch.malformed_reasons.values())
         summary.malformed_reasons = dict(batch.malformed_reasons)
         documents, summary.clamped_timestamps = self.writer.documents(
