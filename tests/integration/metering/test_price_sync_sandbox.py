@@ -14,11 +14,17 @@ from sandbox.events import load_event
 from sandbox.fake_pricing import price_list
 from sandbox.metrics import MetricKey
 from sandbox.runtime import Sandbox, running
+from sandbox.stack import template_subset
+from sandbox.template import load_template
 
 pytestmark = pytest.mark.integration
 
 # Ten minutes before a midnight in the past: the sync's alarms read daily periods, and the sandbox
 # (like CloudWatch) evaluates complete periods, so the day closes within the test.
+# The slice of template.yaml this needs: the meter, the price sync, its bucket and its alarms.
+TEMPLATE = template_subset(
+    load_template(), ("InvocationMetrics", "PriceSync", "PriceData", "PricesStale", "PriceChangesHeld")
+)
 START = (datetime.now(UTC) - timedelta(days=1)).replace(hour=23, minute=50, second=0, microsecond=0)
 
 
@@ -54,7 +60,7 @@ def meter_one_nova_pro_call(sb: Sandbox) -> float:
 
 
 def test_a_synced_price_reaches_the_meter_and_a_wild_one_is_held_for_review() -> None:
-    with price_list(), running(start=START) as sb:
+    with price_list(), running(template=TEMPLATE, start=START) as sb:
         stack = sb.stack.stack_name
         # Given the Price List lists Nova Pro input at 0.70 (shipped 0.80) and Sonnet 4.5 output x3
         # When the daily sync runs
@@ -79,7 +85,7 @@ def test_a_synced_price_reaches_the_meter_and_a_wild_one_is_held_for_review() ->
 
 
 def test_a_failed_sync_fires_the_stale_prices_alarm() -> None:
-    with price_list() as fake, running(start=START) as sb:
+    with price_list() as fake, running(template=TEMPLATE, start=START) as sb:
         # Given the Price List fails
         fake.fail("ThrottlingException")
         # When the sync runs, it fails and says so
