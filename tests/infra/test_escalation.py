@@ -151,10 +151,10 @@ def _resolver(prefixes: list[str]) -> Resolver:
     return Resolver(refs, {}, load_template()["Conditions"])
 
 
-def _pattern(logical: str, event: str, prefixes: list[str]) -> Any:
+def _pattern(rule: str, prefixes: list[str]) -> Any:
     from moto.events.models import EventPattern
 
-    raw = resources()[logical]["Properties"]["Events"][event]["Properties"]["Pattern"]
+    raw = resources()[rule]["Properties"]["EventPattern"]
     return EventPattern.load(_resolver(prefixes).resolve(raw))
 
 
@@ -181,8 +181,8 @@ def _alarm(name: str, state: str = "ALARM") -> dict[str, Any]:
 def test_alarm_rules_match_this_stacks_alarms_and_the_opted_in_prefixes(
     prefixes: list[str], alarm: str, escalated: bool
 ) -> None:
-    fired = _pattern("EscalationStateMachine", "AlarmFired", prefixes)
-    cleared = _pattern("EscalationEventsFunction", "AlarmOk", prefixes)
+    fired = _pattern("EscalationStateMachineAlarmFired", prefixes)
+    cleared = _pattern("EscalationEventsFunctionAlarmOk", prefixes)
 
     assert fired.matches_event(_alarm(alarm)) is escalated
     assert cleared.matches_event(_alarm(alarm, "OK")) is escalated

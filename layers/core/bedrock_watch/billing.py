@@ -30,7 +30,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from bedrock_watch.config import env_float, env_list, env_str
-from bedrock_watch.contract import BILLING_METRICS, DIMENSION_MODEL, DIMENSION_MODEL_FAMILY
+from bedrock_watch.contract import (
+    ALL,
+    BILLING_METRICS,
+    BY_MODEL_FAMILY,
+    DEFAULT_METRIC_DETAIL,
+    DIMENSION_MODEL,
+    DIMENSION_MODEL_FAMILY,
+    METRIC_DETAIL_LEVELS,
+    spec,
+)
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 
 LOOKBACK_DAYS: Final = 4
@@ -166,6 +175,10 @@ def compare(
             billed[line.family] += line.usd
         else:
             outside[line.kind] += line.usd
+    if not metered:
+        # The meter publishes CostUSD per model only from MetricDetail `model` up: the whole
+        # stack can still be compared, the families cannot.
+        return BillCheck(day, [Drift(OVERALL, metered_total, sum(billed.values()))], dict(outside))
     by_family: dict[str, float] = defaultdict(float)
     for model_id, usd in metered.items():
         by_family[family_of_model(model_id)] += usd
@@ -304,11 +317,12 @@ class BillCheckSettings:
     settle_hours: float
     region: str = "us-east-1"
     billing_view: str | None = None  # the account's primary billing view ARN
+    metric_detail: str = DEFAULT_METRIC_DETAIL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BillCheckSettings:
         """METRICS_NAMESPACE, BILLING_SERVICES (comma-separated), BILL_SETTLE_HOURS, AWS_REGION,
-        BILLING_VIEW_ARN (optional)."""
+        BILLING_VIEW_ARN (optional), METRIC_DETAIL."""
         services = tuple(env_list("BILLING_SERVICES", "Amazon Bedrock", environ))
         if not services:
             raise ConfigurationError("environment variable BILLING_SERVICES names no Cost Explorer service")
@@ -318,7 +332,16 @@ class BillCheckSettings:
             settle_hours=env_float("BILL_SETTLE_HOURS", 48.0, minimum=24.0, environ=environ),
             region=env_str("AWS_REGION", "us-east-1", environ),
             billing_view=(os.environ if environ is None else environ).get("BILLING_VIEW_ARN") or None,
+            metric_detail=_detail(env_str("METRIC_DETAIL", DEFAULT_METRIC_DETAIL, environ)),
         )
+
+
+def _detail(level: str) -> str:
+    if level not in METRIC_DETAIL_LEVELS:
+        raise ConfigurationError(
+            f"environment variable METRIC_DETAIL must be one of {', '.join(METRIC_DETAIL_LEVELS)}, got {level!r}"
+        )
+    return level
 
 
 def make_clients() -> tuple[Any, Any]:
@@ -340,15 +363,23 @@ def check_bill(settings: BillCheckSettings, now: datetime, *, ce: Any, cloudwatc
     return compare(day, bill, metered, total)
 
 
-def emf_documents(check: BillCheck, namespace: str, now: datetime) -> list[dict[str, Any]]:
-    """BillingDriftPercent at [] (overall) and [ModelFamily] (each family with spend), stamped now
-    (the alarm reads one datapoint a day); the day compared and both sides are properties."""
+def emf_documents(
+    check: BillCheck, namespace: str, now: datetime, level: str = DEFAULT_METRIC_DETAIL
+) -> list[dict[str, Any]]:
+    """BillingDriftPercent at [] (overall) and, where the contract publishes it at `level`,
+    [ModelFamily] (each family with spend; otherwise the family figures are document fields only),
+    stamped now (the alarm reads one datapoint a day); the day compared and both sides are properties."""
+    sets = spec("BillingDriftPercent").dimension_sets(level)
     documents = []
     for drift in check.drifts:
         percent = drift.percent
         if percent is None or not math.isfinite(percent):
             continue
         overall = drift.family == OVERALL
+        if not overall and BY_MODEL_FAMILY not in sets:
+            continue
+        if overall and ALL not in sets:
+            continue
         document: dict[str, Any] = {
             "_aws": {
                 "Timestamp": int(now.timestamp() * 1000),

@@ -24,7 +24,12 @@ from typing import Any, Final
 import orjson
 
 from bedrock_watch.config import env_int, env_json, env_str
-from bedrock_watch.contract import OTHER_APPLICATION, UNATTRIBUTED
+from bedrock_watch.contract import (
+    DEFAULT_METRIC_DETAIL,
+    METRIC_DETAIL_LEVELS,
+    OTHER_APPLICATION,
+    UNATTRIBUTED,
+)
 from bedrock_watch.emf import MINUTE_MS, TIER_AS_REQUESTED, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 from bedrock_watch.pricesync import PriceDocumentStore, PriceSource
@@ -53,12 +58,13 @@ class MeteringSettings:
     max_applications: int = 50
     price_overrides: Mapping[str, Any] = field(default_factory=dict)
     profile_map: Mapping[str, str] = field(default_factory=dict)
+    metric_detail: str = DEFAULT_METRIC_DETAIL  # which dimension sets are billed metrics (contract)
     price_document_bucket: str = ""  # where the price sync keeps its document; "" = shipped table only
     price_refresh_seconds: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MeteringSettings:
-        """Settings from METRICS_NAMESPACE, APPLICATION_METADATA_KEY, MAX_APPLICATIONS,
+        """Settings from METRICS_NAMESPACE, METRIC_DETAIL, APPLICATION_METADATA_KEY, MAX_APPLICATIONS,
         PRICE_OVERRIDES, INFERENCE_PROFILE_MAP, PRICE_DOCUMENT_BUCKET and PRICE_REFRESH_SECONDS;
         ConfigurationError names a bad variable."""
         overrides = env_json("PRICE_OVERRIDES", {}, environ)
@@ -69,8 +75,15 @@ class MeteringSettings:
             raise ConfigurationError(
                 "environment variable INFERENCE_PROFILE_MAP must be a JSON object of profile ARN -> model id"
             )
+        detail = env_str("METRIC_DETAIL", DEFAULT_METRIC_DETAIL, environ)
+        if detail not in METRIC_DETAIL_LEVELS:
+            raise ConfigurationError(
+                f"environment variable METRIC_DETAIL must be one of {', '.join(METRIC_DETAIL_LEVELS)}, "
+                f"got {detail!r}"
+            )
         return cls(
             namespace=env_str("METRICS_NAMESPACE", "BedrockWatch", environ),
+            metric_detail=detail,
             application_key=env_str("APPLICATION_METADATA_KEY", "application", environ),
             max_applications=env_int("MAX_APPLICATIONS", 50, minimum=1, environ=environ),
             price_overrides=overrides,
@@ -201,7 +214,7 @@ class Meter:
         self.prices = prices  # the synced price document, re-read when due (None: price_book only)
         self.resolver = resolver
         self.applications = ApplicationGuard(settings.max_applications)
-        self.writer = EmfWriter(settings.namespace)
+        self.writer = EmfWriter(settings.namespace, settings.metric_detail)
 
     @classmethod
     def from_settings(cls, settings: MeteringSettings, bedrock_client: Any = None) -> Meter:

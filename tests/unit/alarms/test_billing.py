@@ -103,10 +103,17 @@ def test_drift_per_family_and_overall_with_what_the_meter_cannot_see_reported_ap
     # and batch and mantle spend is reported beside the drift, never inside it
     assert check.outside_meter == {BATCH: pytest.approx(0.80), MANTLE: pytest.approx(0.50)}
     # and the EMF carries BillingDriftPercent at [] and [ModelFamily], with the day compared
-    documents = emf_documents(check, "NS", NOW)
+    documents = emf_documents(check, "NS", NOW, "model")
     assert [d.get("ModelFamily", "all") for d in documents] == ["amazon", "anthropic", "all"]
+    # (at MetricDetail lean only the overall drift is a metric)
+    assert [d.get("ModelFamily", "all") for d in emf_documents(check, "NS", NOW, "lean")] == ["all"]
     assert documents[-1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
     assert {d["SettledDay"] for d in documents} == {"2026-11-28"}
+
+
+def test_without_per_model_cost_only_the_whole_stack_is_compared() -> None:
+    check = compare(DAY, bill_lines(ANSWER["response"]), {}, metered_total=12.65)
+    assert [(d.family, round(d.percent or 0, 6)) for d in check.drifts] == [(OVERALL, 10.0)]
 
 
 def test_a_family_only_the_meter_saw_drifts_by_100_percent_and_no_spend_is_no_datapoint() -> None:

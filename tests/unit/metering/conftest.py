@@ -79,6 +79,48 @@ def make_meter() -> Callable[..., Meter]:
     return build
 
 
+def expected_figures(records: list[InvocationRecord]) -> dict[str, float]:
+    """The records' totals per summed metering metric and sample counts per per-request metric,
+    computed independently of the meter (FlatPrices for cost)."""
+    out: dict[str, float] = dict.fromkeys(
+        ("Requests", "Errors", "InputTokens", "OutputTokens", "TotalTokens", "CostUSD"), 0
+    )
+    prices = FlatPrices()
+
+    def add(name: str, value: float) -> None:
+        out[name] = out.get(name, 0) + value
+
+    for r in records:
+        add("Requests", 1)
+        if r.error_code is not None:
+            add("Errors", 1)
+            if r.error_class is not None:
+                add(r.error_class.value, 1)
+        add("InputTokens", r.input_tokens)
+        add("OutputTokens", r.output_tokens)
+        add("CacheReadInputTokens", r.cache_read_tokens)
+        add("CacheWriteInputTokens", r.cache_write_tokens)
+        add("TotalTokens", r.total_tokens)
+        cost = prices.cost(r, r.model)
+        if cost is None:
+            add("UnpricedRequests", 1)
+        else:
+            add("CostUSD", cost)
+        if r.error_code is None:
+            add("TruncatedResponses", r.stop_reason == "max_tokens")
+            add("GuardrailInterventions", r.stop_reason in ("guardrail_intervened", "content_filtered"))
+            add("Latency", r.latency_ms is not None)
+            add("TimeToFirstToken", r.ttft_ms is not None)
+            if r.latency_ms is not None:
+                generating = (
+                    r.latency_ms - r.ttft_ms
+                    if r.ttft_ms is not None and r.ttft_ms < r.latency_ms
+                    else r.latency_ms
+                )
+                add("OutputTokensPerSecond", bool(r.output_tokens) and generating > 0)
+    return out
+
+
 @pytest.fixture(scope="module")
 def book() -> PriceBook:
     """The shipped price table."""
