@@ -339,7 +339,8 @@ class BillCheckSettings:
 def _detail(level: str) -> str:
     if level not in METRIC_DETAIL_LEVELS:
         raise ConfigurationError(
-            f"environment variable METRIC_DETAIL must be one of {', '.join(METRIC_DETAIL_LEVELS)}, got {level!r}"
+            f"environment variable METRIC_DETAIL must be one of {', '.join(METRIC_DETAIL_LEVELS)}, "
+            f"got {level!r}"
         )
     return level
 

@@ -203,7 +203,9 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
     # ---- price sync (daily): [] only, one datapoint a day
     MetricSpec("PriceAgeHours", "None", PRICE_SYNC, levels(lean=(ALL,)), read_by="prices-stale alarm"),
     MetricSpec("PriceSyncFailed", "Count", PRICE_SYNC, levels(lean=(ALL,)), read_by="prices-stale alarm"),
-    MetricSpec("PriceChangesHeld", "Count", PRICE_SYNC, levels(lean=(ALL,)), read_by="price-changes-held alarm"),
+    MetricSpec(
+        "PriceChangesHeld", "Count", PRICE_SYNC, levels(lean=(ALL,)), read_by="price-changes-held alarm"
+    ),
     # ---- bill check (daily): drift of the meter from Cost Explorer for the newest settled day.
     # Per family only where the meter publishes CostUSD per model (MetricDetail model or full).
     MetricSpec(
