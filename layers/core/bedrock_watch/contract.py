@@ -52,6 +52,7 @@ BILL_CHECK: Final = "bill_check"
 # The bill check's per-family drift: one value per provider family (anthropic, amazon, meta, …).
 DIMENSION_MODEL_FAMILY: Final = "ModelFamily"
 BY_MODEL_FAMILY: Final[DimensionSet] = (DIMENSION_MODEL_FAMILY,)
+ENDPOINTS: Final = "public_endpoints"  # the ack and approval-link function URLs
 
 # How many values a dimension takes, by population name (the cost model counts them per fleet).
 POPULATION_MODELS: Final = "models"
@@ -216,6 +217,16 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         populations={DIMENSION_MODEL_FAMILY: POPULATION_MODEL_FAMILIES},
         read_by="billing-drift alarm ([]), executive dashboard (per family)",
     ),
+    # ---- public endpoints (escalation_ack, remediation_approval_link): one line per refusal.
+    # One metric for every endpoint together, at [] only: reason, endpoint and source stay fields
+    # of the line (Logs Insights), never dimensions (each value would be another billed metric).
+    MetricSpec(
+        "RefusedRequests",
+        "Count",
+        ENDPOINTS,
+        levels(lean=(ALL,)),
+        read_by="operations dashboard: pipeline (refused requests at the public endpoints)",
+    ),
 )
 
 SPECS: Final[Mapping[str, MetricSpec]] = {spec.name: spec for spec in METRICS}
@@ -257,6 +268,8 @@ PRICE_SYNC_METRICS: Final[dict[str, str]] = units(PRICE_SYNC)
 BILLING_METRICS: Final[dict[str, str]] = units(BILL_CHECK)
 # Every metric the stack publishes, by name -> unit (alarms and dashboards may read only these).
 PUBLISHED_METRICS: Final[dict[str, str]] = {s.name: s.unit for s in METRICS}
+REFUSED_REQUESTS: Final = "RefusedRequests"
+ENDPOINT_METRICS: Final[dict[str, str]] = units(ENDPOINTS)
 
 # AWS/Bedrock built-in metrics (FACTS §3), dimension ModelId (or none for all models).
 AWS_BEDROCK_NAMESPACE: Final = "AWS/Bedrock"
