@@ -37,6 +37,11 @@ from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_
 
 GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # zlib's gzip mode: one member, faster than the gzip module
 APPLICATION_MAX_LENGTH: Final = 64
+# Context fields of the documents (not dimensions): bounded so a caller minting a new session
+# name per call cannot multiply the documents (bytes) without limit.
+MAX_ROUTES: Final = 200
+MAX_IDENTITIES: Final = 500
+IDENTITY_MAX_LENGTH: Final = 256
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 _UNSAFE_APPLICATION_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]+")
 # An enum member read through its class costs a metaclass lookup; the hot path reads a constant.
@@ -172,6 +177,32 @@ class ApplicationGuard:
         return name
 
 
+class ContextGuard:
+    """Bounds a context field of the EMF documents (Route, Identity): they are never dimensions,
+    so they cost no metric, but each distinct value splits series into more documents (bytes are
+    ingestion cost). At most `limit` distinct values per container, then `other`; values are
+    cut to `max_length` characters and, with `sanitise`, to the application name alphabet."""
+
+    def __init__(self, limit: int, max_length: int, *, sanitise: bool) -> None:
+        self.limit = limit
+        self.max_length = max_length
+        self.sanitise = sanitise
+        self.known: dict[str, str] = {}
+
+    def __call__(self, raw: str) -> str:
+        known = self.known.get(raw)
+        if known is not None:
+            return known
+        if len(self.known) >= self.limit:
+            return OTHER_APPLICATION
+        value = raw.strip()
+        if self.sanitise:
+            value = _UNSAFE_APPLICATION_CHARS.sub("_", value).strip("_")
+        value = value[: self.max_length] or OTHER_APPLICATION
+        self.known[raw] = value
+        return value
+
+
 @dataclass(slots=True)
 class MeteredBatch:
     """One batch metered but not yet rendered: series per (minute, model, application), the
@@ -197,6 +228,12 @@ class Meter:
         self.price_book = price_book
         self.resolver = resolver
         self.applications = ApplicationGuard(settings.max_applications)
+        self.routes = ContextGuard(MAX_ROUTES, APPLICATION_MAX_LENGTH, sanitise=True)
+        self.identities = ContextGuard(MAX_IDENTITIES, IDENTITY_MAX_LENGTH, sanitise=False)
+        # Bound look-ups of the values already decided: one attribute read per record on the hot path.
+        self._known_application = self.applications.known.get
+        self._known_route = self.routes.known.get
+        self._known_identity = self.identities.known.get
         self.writer = EmfWriter(settings.namespace, settings.metric_detail)
 
     @classmethod
@@ -294,11 +331,17 @@ class Meter:
         timestamp = record.timestamp_ms
         raw_application = record.application
         application = (
-            (self.applications.known.get(raw_application) or self.applications(raw_application))
+            (self._known_application(raw_application) or self.applications(raw_application))
             if raw_application
             else UNATTRIBUTED
         )
-        key = (timestamp - timestamp % MINUTE_MS, model.base_id, application)
+        route = record.route
+        if route is not None:
+            route = self._known_route(route) or self.routes(route)
+        identity = record.identity
+        if identity is not None:
+            identity = self._known_identity(identity) or self.identities(identity)
+        key = (timestamp - timestamp % MINUTE_MS, model.base_id, application, route, identity)
         figures = batch.series.get(key)
         if figures is None:
             figures = batch.series[key] = Series()
