@@ -22,7 +22,7 @@ REFERENCE = next(f for f in fleet_cost.FLEETS if f.name == "reference")
 def test_the_readme_cost_table_is_what_the_cost_model_prints() -> None:
     section = README.split("### What it costs to run", 1)[1]
     printed = fleet_cost.table(fleet_cost.estimates())
-    assert printed in section, "README's cost table is stale: paste `bedrock-watch cost` output"
+    assert printed in section, "README's cost table is stale: run scripts/update_readme_cost_table.py"
 
 
 def test_the_readme_levels_table_quotes_the_model_within_five_percent() -> None:

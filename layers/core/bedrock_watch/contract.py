@@ -55,6 +55,7 @@ OWN_COST_METRIC: Final = "OwnMonthlyCostUSD"
 # Who publishes a metric: the function (functions/<publisher>/) whose EMF carries it.
 METERING: Final = "invocation_metrics"
 BUDGET_GUARD: Final = "budget_guard"
+ENDPOINTS: Final = "public_endpoints"  # the ack and approval-link function URLs
 
 # How many values a dimension takes, by population name (the cost model counts them per fleet).
 POPULATION_MODELS: Final = "models"
@@ -210,6 +211,16 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         levels(lean=(ALL,)),
         read_by="executive dashboard: what watching costs",
     ),
+    # ---- public endpoints (escalation_ack, remediation_approval_link): one line per refusal.
+    # One metric for every endpoint together, at [] only: reason, endpoint and source stay fields
+    # of the line (Logs Insights), never dimensions (each value would be another billed metric).
+    MetricSpec(
+        "RefusedRequests",
+        "Count",
+        ENDPOINTS,
+        levels(lean=(ALL,)),
+        read_by="operations dashboard: pipeline (refused requests at the public endpoints)",
+    ),
 )
 
 SPECS: Final[Mapping[str, MetricSpec]] = {spec.name: spec for spec in METRICS}
@@ -249,6 +260,9 @@ BUDGET_METRICS: Final[dict[str, str]] = {
 PER_REQUEST_METRICS: Final = frozenset(s.name for s in METRICS if s.per_request)
 # Denominators alarms divide by: always present in a document, even when zero.
 ALWAYS_PRESENT_METRICS: Final = frozenset(s.name for s in METRICS if s.always_present)
+
+REFUSED_REQUESTS: Final = "RefusedRequests"
+ENDPOINT_METRICS: Final[dict[str, str]] = units(ENDPOINTS)
 
 # AWS/Bedrock built-in metrics (FACTS §3), dimension ModelId (or none for all models).
 AWS_BEDROCK_NAMESPACE: Final = "AWS/Bedrock"
