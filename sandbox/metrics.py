@@ -522,29 +522,40 @@ class MetricStore:
             ascending = scan_by or "TimestampAscending"  # moto's backend default
             return answer(store, queries, _as_datetime(start_time), _as_datetime(end_time), ascending)
 
-        original_list = CloudWatchBackend.list_metrics
-
-        def list_metrics(
-            backend: Any, next_token: str | None, namespace: str, metric_name: str, dimensions: Any
-        ) -> Any:
-            # CloudWatch lists metrics that arrived as EMF too; moto knows only PutMetricData's.
-            from moto.cloudwatch.models import MetricDatum
-
-            token, listed = original_list(backend, next_token, namespace, metric_name, dimensions)
-            if next_token:
-                return token, listed
-            wanted = {str(d["Name"]): d.get("Value") for d in dimensions or []}
-            for key in store.keys(namespace or None, metric_name or None):
-                names = dict(key.dimensions)
-                if all(n in names and (v is None or names[n] == v) for n, v in wanted.items()):
-                    as_list = [{"Name": n, "Value": v} for n, v in key.dimensions]
-                    listed.append(MetricDatum(key.namespace, key.name, 0.0, as_list, None))
-            return token, listed
-
         def save_logs(fn: Any, output: str) -> Any:
             result = original_save_logs(fn, output)
             store.ingest_emf(output)
             return result
+
+        original_list = CloudWatchBackend.list_metrics
+
+        def list_metrics(
+            backend: Any, next_token: Any, namespace: str, metric_name: str, dimensions: Any
+        ) -> Any:
+            # moto lists PutMetricData metrics only; the store also holds those the EMF created.
+            # RecentlyActive is not modelled: everything the store holds counts (data lives for
+            # the process), as does one page for all.
+            token, listed = original_list(backend, next_token, namespace, metric_name, dimensions)
+            if next_token:
+                return token, listed
+            known = {
+                (
+                    m.namespace,
+                    getattr(m, "name", None) or getattr(m, "metric_name", None),
+                    tuple(sorted((d.name, d.value) for d in m.dimensions)),
+                )
+                for m in listed
+            }
+            extra = [
+                {
+                    "Namespace": key.namespace,
+                    "MetricName": key.name,
+                    "Dimensions": [{"Name": n, "Value": v} for n, v in key.dimensions],
+                }
+                for key in store.keys(namespace or None, metric_name or None)
+                if (key.namespace, key.name, tuple(sorted(key.dimensions))) not in known
+            ]
+            return token, [*listed, *extra]
 
         patches: list[Any] = [
             mock.patch.object(CloudWatchBackend, "put_metric_data", put_metric_data),
