@@ -23,7 +23,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = event_now(event)
     ce, cloudwatch = billing.make_clients()
     check = billing.check_bill(SETTINGS, now, ce=ce, cloudwatch=cloudwatch)
-    for document in billing.emf_documents(check, SETTINGS.namespace, now, SETTINGS.metric_detail):
+    for document in billing.emf_documents(check, SETTINGS.namespace, now):
         sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
     sys.stdout.flush()
     drifts = {

@@ -31,14 +31,9 @@ from typing import Any, Final
 
 from bedrock_watch.config import env_float, env_list, env_str
 from bedrock_watch.contract import (
-    ALL,
     BILLING_METRICS,
-    BY_MODEL_FAMILY,
-    DEFAULT_METRIC_DETAIL,
     DIMENSION_MODEL,
-    DIMENSION_MODEL_FAMILY,
-    METRIC_DETAIL_LEVELS,
-    spec,
+    FIELD_MODEL_FAMILY,
 )
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 
@@ -317,12 +312,11 @@ class BillCheckSettings:
     settle_hours: float
     region: str = "us-east-1"
     billing_view: str | None = None  # the account's primary billing view ARN
-    metric_detail: str = DEFAULT_METRIC_DETAIL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BillCheckSettings:
         """METRICS_NAMESPACE, BILLING_SERVICES (comma-separated), BILL_SETTLE_HOURS, AWS_REGION,
-        BILLING_VIEW_ARN (optional), METRIC_DETAIL."""
+        BILLING_VIEW_ARN (optional)."""
         services = tuple(env_list("BILLING_SERVICES", "Amazon Bedrock", environ))
         if not services:
             raise ConfigurationError("environment variable BILLING_SERVICES names no Cost Explorer service")
@@ -332,17 +326,7 @@ class BillCheckSettings:
             settle_hours=env_float("BILL_SETTLE_HOURS", 48.0, minimum=24.0, environ=environ),
             region=env_str("AWS_REGION", "us-east-1", environ),
             billing_view=(os.environ if environ is None else environ).get("BILLING_VIEW_ARN") or None,
-            metric_detail=_detail(env_str("METRIC_DETAIL", DEFAULT_METRIC_DETAIL, environ)),
         )
-
-
-def _detail(level: str) -> str:
-    if level not in METRIC_DETAIL_LEVELS:
-        raise ConfigurationError(
-            f"environment variable METRIC_DETAIL must be one of {', '.join(METRIC_DETAIL_LEVELS)}, "
-            f"got {level!r}"
-        )
-    return level
 
 
 def make_clients() -> tuple[Any, Any]:
@@ -364,43 +348,36 @@ def check_bill(settings: BillCheckSettings, now: datetime, *, ce: Any, cloudwatc
     return compare(day, bill, metered, total)
 
 
-def emf_documents(
-    check: BillCheck, namespace: str, now: datetime, level: str = DEFAULT_METRIC_DETAIL
-) -> list[dict[str, Any]]:
-    """BillingDriftPercent at [] (overall) and, where the contract publishes it at `level`,
-    [ModelFamily] (each family with spend; otherwise the family figures are document fields only),
-    stamped now (the alarm reads one datapoint a day); the day compared and both sides are properties."""
-    sets = spec("BillingDriftPercent").dimension_sets(level)
+def emf_documents(check: BillCheck, namespace: str, now: datetime) -> list[dict[str, Any]]:
+    """The overall drift as EMF (BillingDriftPercent, dimension set []), stamped now (the alarm
+    reads one datapoint a day), and one plain log line per family (the same fields, no metric:
+    the executive dashboard's Logs Insights widget reads them). The day compared and both sides
+    are fields of each line."""
     documents = []
     for drift in check.drifts:
         percent = drift.percent
         if percent is None or not math.isfinite(percent):
             continue
-        overall = drift.family == OVERALL
-        if not overall and BY_MODEL_FAMILY not in sets:
-            continue
-        if overall and ALL not in sets:
-            continue
         document: dict[str, Any] = {
-            "_aws": {
-                "Timestamp": int(now.timestamp() * 1000),
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": namespace,
-                        "Dimensions": [[]] if overall else [[DIMENSION_MODEL_FAMILY]],
-                        "Metrics": [{"Name": n, "Unit": u} for n, u in BILLING_METRICS.items()],
-                    }
-                ],
-            },
             "BillingDriftPercent": round(percent, 3),
             "SettledDay": check.day.isoformat(),
             "MeteredUSD": round(drift.metered_usd, 6),
             "BilledUSD": round(drift.billed_usd, 6),
         }
-        if overall:
+        if drift.family == OVERALL:
+            document["_aws"] = {
+                "Timestamp": int(now.timestamp() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": namespace,
+                        "Dimensions": [[]],
+                        "Metrics": [{"Name": n, "Unit": u} for n, u in BILLING_METRICS.items()],
+                    }
+                ],
+            }
             document["OutsideMeterUSD"] = {kind: round(usd, 6) for kind, usd in check.outside_meter.items()}
         else:
-            document[DIMENSION_MODEL_FAMILY] = drift.family
+            document[FIELD_MODEL_FAMILY] = drift.family
         documents.append(document)
     return documents
 

@@ -57,16 +57,14 @@ METERING: Final = "invocation_metrics"
 BUDGET_GUARD: Final = "budget_guard"
 PRICE_SYNC: Final = "price_sync"
 BILL_CHECK: Final = "bill_check"
-# The bill check's per-family drift: one value per provider family (anthropic, amazon, meta, …).
-DIMENSION_MODEL_FAMILY: Final = "ModelFamily"
-BY_MODEL_FAMILY: Final[DimensionSet] = (DIMENSION_MODEL_FAMILY,)
+# The bill check's per-family drift field (anthropic, amazon, meta, …): a log field, not a dimension.
+FIELD_MODEL_FAMILY: Final = "ModelFamily"
 ENDPOINTS: Final = "public_endpoints"  # the ack and approval-link function URLs
 
 # How many values a dimension takes, by population name (the cost model counts them per fleet).
 POPULATION_MODELS: Final = "models"
 POPULATION_APPLICATIONS: Final = "applications"  # distinct metered names, capped by MaxApplications
 POPULATION_BUDGETED_APPLICATIONS: Final = "budgeted_applications"  # entries of ApplicationBudgets
-POPULATION_MODEL_FAMILIES: Final = "model_families"  # providers with spend (at most ~11)
 DEFAULT_POPULATIONS: Final[Mapping[str, str]] = {
     DIMENSION_MODEL: POPULATION_MODELS,
     DIMENSION_APPLICATION: POPULATION_APPLICATIONS,
@@ -216,14 +214,14 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "PriceChangesHeld", "Count", PRICE_SYNC, levels(lean=(ALL,)), read_by="price-changes-held alarm"
     ),
     # ---- bill check (daily): drift of the meter from Cost Explorer for the newest settled day.
-    # Per family only where the meter publishes CostUSD per model (MetricDetail model or full).
+    # [] only: the per-family drift is a field of the bill check's log lines (a Logs Insights
+    # widget on the executive dashboard reads it), never a metric per family.
     MetricSpec(
         "BillingDriftPercent",
         "Percent",
         BILL_CHECK,
-        levels(lean=(ALL,), model=(BY_MODEL_FAMILY,)),
-        populations={DIMENSION_MODEL_FAMILY: POPULATION_MODEL_FAMILIES},
-        read_by="billing-drift alarm ([]), executive dashboard (per family)",
+        levels(lean=(ALL,)),
+        read_by="billing-drift alarm, executive dashboard",
     ),
     # The stack's own estimated monthly AWS bill (bedrock_watch.costmodel), once an hour.
     MetricSpec(

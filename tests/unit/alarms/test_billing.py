@@ -102,11 +102,10 @@ def test_drift_per_family_and_overall_with_what_the_meter_cannot_see_reported_ap
     assert drifts[OVERALL].percent == pytest.approx(100 * 0.60 / 11.50)
     # and batch and mantle spend is reported beside the drift, never inside it
     assert check.outside_meter == {BATCH: pytest.approx(0.80), MANTLE: pytest.approx(0.50)}
-    # and the EMF carries BillingDriftPercent at [] and [ModelFamily], with the day compared
-    documents = emf_documents(check, "NS", NOW, "model")
+    # and the overall drift is EMF (BillingDriftPercent at []), each family a plain log line
+    documents = emf_documents(check, "NS", NOW)
     assert [d.get("ModelFamily", "all") for d in documents] == ["amazon", "anthropic", "all"]
-    # (at MetricDetail lean only the overall drift is a metric)
-    assert [d.get("ModelFamily", "all") for d in emf_documents(check, "NS", NOW, "lean")] == ["all"]
+    assert [("_aws" in d) for d in documents] == [False, False, True]
     assert documents[-1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
     assert {d["SettledDay"] for d in documents} == {"2026-11-28"}
 
