@@ -82,7 +82,7 @@ def test_report_costs_are_the_meters(capsys: pytest.CaptureFixture[str]) -> None
     # per-(application, model) sums the savings estimates start from.
     report = build_report([DEMO])
     by_model: dict[str, float] = {}
-    for (_, model), figures in report.aggregator.pairs.items():
+    for (_, model), figures in report.aggregator.usage.items():
         by_model[model] = by_model.get(model, 0.0) + figures.sums["CostUSD"]
     for model, figures in report.aggregator.models.items():
         assert by_model[model] == pytest.approx(figures.sums["CostUSD"], abs=1e-9)
