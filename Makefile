@@ -22,7 +22,7 @@ help:
 	@echo "make demo     run the drill on the embedded AWS emulator (no account needed)"
 	@echo "make test     set up, lint, type-check, validate, build and run every test"
 	@echo "make report FILES=…  meter exported invocation logs and backtest the alarms on them"
-	@echo "make bench    print the metering and report benchmarks"
+	@echo "make bench    print the metering, own-cost and report benchmarks"
 	@echo "make deploy   sam deploy (needs AWS credentials)"
 
 $(PY):
@@ -74,6 +74,7 @@ report: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/metering.py
+	$(PY) bench/cost.py
 	$(PY) bench/report.py
 
 deploy: build
