@@ -151,6 +151,7 @@ _IDENTITY = {
 _RESOURCE = {
     "AWS::SNS::TopicPolicy": lambda p: [p.get("PolicyDocument")],
     "AWS::SQS::QueuePolicy": lambda p: [p.get("PolicyDocument")],
+    "AWS::S3::BucketPolicy": lambda p: [p.get("PolicyDocument")],
     "AWS::KMS::Key": lambda p: [p.get("KeyPolicy")],
 }
 

@@ -164,6 +164,16 @@ def _scheduler(call: ApiCall, account: str) -> list[str]:
     return [_arn("scheduler", call.region, account, f"schedule/{group}/{call.params['Name']}")]
 
 
+def _s3(call: ApiCall, account: str) -> list[str]:
+    bucket, key = call.params.get("Bucket"), call.params.get("Key")
+    return [f"arn:aws:s3:::{bucket}/{key}" if key is not None else f"arn:aws:s3:::{bucket}"]
+
+
+def _ce(call: ApiCall, account: str) -> list[str]:
+    # Cost Explorer scopes a request to a billing view only when it names one
+    return [str(call.params.get("BillingViewArn") or "*")]
+
+
 def _by_arn(*keys: str) -> Callable[[ApiCall, str], list[str]]:
     return lambda call, _account: [str(call.params[k]) for k in keys if k in call.params][:1]
 
@@ -178,6 +188,8 @@ RESOURCES: dict[str, Callable[[ApiCall, str], list[str]]] = {
     "events": _events,
     "bedrock": _bedrock,
     "scheduler": _scheduler,
+    "s3": _s3,
+    "ce": _ce,
     "sns": _by_arn("TopicArn", "TargetArn"),
     "states": _by_arn("stateMachineArn", "executionArn", "StateMachineArn", "ExecutionArn"),
     "kms": lambda call, account: [
