@@ -111,3 +111,8 @@ TAG_SIGNAL: Final = "Signal"
 SIGNAL_COMPOSITE_INPUT: Final = "composite-input"
 SEVERITIES: Final = frozenset({"critical", "warning"})
 REMEDIATIONS: Final = frozenset({"none", "failover", "downgrade"})
+
+# The most MonitoredModels entries a stack takes: each adds 7 alarms, and the stack must stay
+# under CloudFormation's 500 resources with room for the rest of the stack (about 140 after the
+# SAM transform). Refused above this at deploy time by the ConfigurationCheck resource.
+MAX_MONITORED_MODELS: Final = 40
