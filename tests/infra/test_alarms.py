@@ -586,3 +586,69 @@ def test_monitored_model_entries_are_checked_at_deployment() -> None:
         "m=chat=1e6",
     ]:
         assert not pattern.fullmatch(bad), bad
+
+
+# ---------------------------------------------------------------------------- alarms vs the contract
+_SCHEMA = re.compile(
+    r"SELECT\s+\w+\((\w+)\)\s+FROM\s+SCHEMA\(\s*\"([^\"]+)\"((?:\s*,\s*\w+)*)\s*\)", re.IGNORECASE
+)
+
+
+def metrics_read(props: dict[str, Any]) -> list[tuple[str, str, frozenset[str]]]:
+    """(namespace, metric, dimension names) of every metric a rendered alarm or detector reads,
+    Metrics Insights queries included (their SCHEMA keys are the dimension set they read)."""
+    found = [(ns, name, frozenset(d["Name"] for d in dims)) for ns, name, _, dims in metric_stats(props)]
+    for query in props.get("Metrics", []):
+        match = _SCHEMA.search(str(query.get("Expression", "")))
+        if match:
+            keys = frozenset(k.strip() for k in match.group(3).split(",") if k.strip())
+            found.append((match.group(2), match.group(1), keys))
+    detector = props.get("SingleMetricAnomalyDetector")
+    if detector:
+        found.append((detector["Namespace"], detector["MetricName"], frozenset()))
+    return found
+
+
+def unpublished(resources: dict[str, Any], namespace: str, level: str) -> list[str]:
+    """Alarms (and anomaly detectors) reading one of our metrics at a dimension set the contract
+    does not publish at `level`."""
+    problems = []
+    for logical_id, resource in resources.items():
+        if resource["Type"] not in ALARM_TYPES | {"AWS::CloudWatch::AnomalyDetector"}:
+            continue
+        for ns, name, dims in metrics_read(resource["Properties"]):
+            if ns != namespace:
+                continue
+            published = {frozenset(s) for s in contract.spec(name).dimension_sets(level)}
+            if dims not in published:
+                problems.append(f"{logical_id}: {name} {sorted(dims)} is not published at {level}")
+    return problems
+
+
+@pytest.mark.parametrize("level", contract.METRIC_DETAIL_LEVELS)
+def test_every_alarm_reads_a_metric_published_at_its_dimension_set_at_every_level(level: str) -> None:
+    # Given the template as deployed with MetricDetail=level
+    resources = render({"MetricDetail": level}).resources
+    # Then every metric of ours an alarm or detector reads exists at exactly that dimension set
+    assert unpublished(resources, parameter_defaults()["MetricsNamespace"], level) == []
+
+
+def test_the_contract_check_catches_an_alarm_on_an_unpublished_dimension_set() -> None:
+    per_model = {"Name": "ModelId", "Value": "m"}
+    resources = {
+        "PerModelErrors": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {"Namespace": "NS", "MetricName": "Errors", "Dimensions": [per_model]},
+        },
+        "AppBudget": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "Metrics": [{"Id": "q", "Expression": 'SELECT SUM(Requests) FROM SCHEMA("NS", Application)'}]
+            },
+        },
+    }
+    assert unpublished(resources, "NS", "lean") == [
+        "PerModelErrors: Errors ['ModelId'] is not published at lean",
+        "AppBudget: Requests ['Application'] is not published at lean",
+    ]
+    assert unpublished(resources, "NS", "full") == []

@@ -29,23 +29,30 @@ def bodies(overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]
     return {name: json.loads(resources[name]["Properties"]["DashboardBody"]) for name in DASHBOARDS}
 
 
-def metric_references(body: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(namespace, metric name, options) of every metric line and SEARCH expression.
+def references(body: dict[str, Any]) -> Iterator[tuple[str, str, frozenset[str], dict[str, Any]]]:
+    """(namespace, metric name, dimension names, options) of every metric line and SEARCH expression.
 
     Metric lines are [namespace, name, dim, value, ..., {options}], where "." repeats the value
-    in the same position of the line above."""
+    in the same position of the line above; a SEARCH's schema keys are its dimension names."""
     for widget in body["widgets"]:
         previous: list[Any] = []
         for line in widget.get("properties", {}).get("metrics", []):
             options = line[-1] if line and isinstance(line[-1], dict) else {}
             values = line[:-1] if options else line
             if "expression" in options and not values:
-                for namespace, _dims, name in _SEARCH.findall(options["expression"]):
-                    yield namespace, name, options
+                for namespace, dims, name in _SEARCH.findall(options["expression"]):
+                    keys = frozenset(k.strip() for k in dims.split(",") if k.strip())
+                    yield namespace, name, keys, options
                 continue
             values = [previous[i] if v == "." else v for i, v in enumerate(values)]
             previous = values
-            yield values[0], values[1], options
+            yield values[0], values[1], frozenset(values[2::2]), options
+
+
+def metric_references(body: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric name, options) of every metric line and SEARCH expression."""
+    for namespace, name, _, options in references(body):
+        yield namespace, name, options
 
 
 def check_metric(namespace: str, name: str) -> str | None:
@@ -222,3 +229,46 @@ def test_monitored_regions_add_a_line_per_region_to_every_cross_region_widget() 
     for _, name, options in metric_references(body):
         if "region" in options:
             assert name in contract.BUDGET_METRICS
+
+
+def unpublished_references(body: dict[str, Any], level: str) -> list[str]:
+    problems = []
+    for namespace, name, dims, _ in references(body):
+        if namespace == NAMESPACE and name in contract.SPECS:
+            published = {frozenset(s) for s in contract.spec(name).dimension_sets(level)}
+            if dims not in published:
+                problems.append(f"{name} {sorted(dims)} is not published at {level}")
+    return problems
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS)
+def test_every_dashboard_metric_is_published_at_its_dimension_set_with_the_default_detail(
+    dashboard: str,
+) -> None:
+    level = render().parameters["MetricDetail"]
+    assert unpublished_references(bodies()[dashboard], level) == []
+
+
+def test_the_dimension_check_catches_a_widget_on_an_unpublished_set() -> None:
+    body = {
+        "widgets": [
+            {
+                "properties": {
+                    "metrics": [
+                        [NAMESPACE, "Requests", "ModelId", "m"],
+                        [
+                            {
+                                "expression": "SEARCH('{BedrockWatch,Application} "
+                                "MetricName=\"Errors\"', 'Sum', 60)"
+                            }
+                        ],
+                        [NAMESPACE, "CostUSD", "Application", "a"],
+                    ]
+                }
+            }
+        ]
+    }
+    assert unpublished_references(body, "lean") == [
+        "Requests ['ModelId'] is not published at lean",
+        "Errors ['Application'] is not published at lean",
+    ]

@@ -7,19 +7,7 @@ from typing import Any
 import pytest
 
 from sandbox.template import load_template, resources
-
-# Actions whose IAM resource can only be "*" (AWS does not support resource-level permissions).
-STAR_ONLY_ACTIONS = {
-    "cloudwatch:PutMetricData",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:GetMetricStatistics",
-    "cloudwatch:ListMetrics",
-    "cloudwatch:DescribeAlarmsForMetric",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-    "bedrock:ListInferenceProfiles",
-    "bedrock:ListFoundationModels",
-}
+from tests.infra.aws_reference import star_only
 
 
 def _walk_policy_statements(node: Any) -> list[dict[str, Any]]:
@@ -61,8 +49,9 @@ def test_wildcard_resources_only_where_aws_offers_nothing_narrower() -> None:
     for name, stmt in _statements():
         if stmt.get("Effect") != "Allow" or "*" not in _as_list(stmt.get("Resource")):
             continue
-        actions = set(_as_list(stmt["Action"]))
-        assert actions <= STAR_ONLY_ACTIONS, f"{name} grants {sorted(actions - STAR_ONLY_ACTIONS)} on *"
+        # The IAM reference decides: "*" only for actions that support no resource type.
+        scoped = sorted(a for a in _as_list(stmt["Action"]) if not star_only(a))
+        assert not scoped, f"{name} grants {scoped} on *, although AWS supports a narrower resource"
 
 
 def test_no_full_access_managed_policies() -> None:

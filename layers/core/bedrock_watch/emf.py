@@ -1,8 +1,11 @@
 """Compact CloudWatch Embedded Metric Format for the metering contract (bedrock_watch.contract).
 
-One document per (minute, ModelId, Application) carries the four dimension sets of the contract:
-a document has one set of dimension values, so per-model and per-application sums stay exact
-while CloudWatch rolls the same samples up into `[]`, `[ModelId]` and `[Application]`. Summed
+One document per (minute, ModelId, Application) carries, for the configured MetricDetail level,
+one directive per group of metrics that share their dimension sets (in `lean`: most metrics at
+`[]` only, CostUSD at `[]` and `[Application]`). A document has one set of dimension values, so
+the sums at every published dimension set stay exact while CloudWatch rolls the same samples up.
+Every figure is also a plain field of the document, published or not, so Logs Insights can break
+down by model, application or anything else without a metric per value. Summed
 metrics are one number; per-request metrics are arrays with one sample per request, so
 CloudWatch percentiles are the percentiles of the requests. Metrics that are zero are left out
 (bytes are ingestion cost) except the denominators alarms divide by. EMF limits (≤100 metrics,
@@ -20,14 +23,18 @@ import orjson
 
 from bedrock_watch.contract import (
     ALWAYS_PRESENT_METRICS,
+    DEFAULT_METRIC_DETAIL,
     DIMENSION_APPLICATION,
     DIMENSION_MODEL,
-    DIMENSION_SETS,
     METERING_METRICS,
     PER_REQUEST_METRICS,
+    DimensionSet,
+    spec,
 )
 
 MALFORMED_METRIC: Final = "MalformedRecords"
+# Property: requests of the series priced at the tier they asked for (no served tier was logged).
+TIER_AS_REQUESTED: Final = "TierPricedAsRequested"
 MAX_METRICS_PER_DOCUMENT: Final = 100
 MAX_VALUES_PER_METRIC: Final = 100
 MINUTE_MS: Final = 60_000
@@ -43,7 +50,6 @@ SAMPLED_METRICS: Final[tuple[str, ...]] = tuple(
     name for name in METERING_METRICS if name in PER_REQUEST_METRICS
 )
 _ZERO_SUMS: Final[dict[str, float]] = dict.fromkeys(SUMMED_METRICS, 0)
-_DIMENSIONS: Final[list[list[str]]] = [list(dimension_set) for dimension_set in DIMENSION_SETS]
 # Metric definitions are built once and shared by every document (orjson serialises them as-is).
 _DEFINITIONS: Final[dict[str, dict[str, str]]] = {
     name: {"Name": name, "Unit": unit} for name, unit in METERING_METRICS.items()
@@ -56,6 +62,8 @@ class Series:
 
     sums: dict[str, float] = field(default_factory=lambda: dict(_ZERO_SUMS))
     samples: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in SAMPLED_METRICS})
+    # Plain EMF properties (queryable in Logs Insights, never a billed metric), e.g. TIER_AS_REQUESTED.
+    properties: dict[str, int] = field(default_factory=dict)
 
 
 # (minute start ms, ModelId, Application): a plain tuple, hashed in C on the per-record hot path.
@@ -72,23 +80,42 @@ def clamp_timestamp(timestamp_ms: int, now_ms: int) -> int:
     return min(max(timestamp_ms, now_ms - MAX_AGE_MS), now_ms + MAX_AHEAD_MS)
 
 
+def directive_groups(level: str) -> list[tuple[tuple[DimensionSet, ...], tuple[str, ...]]]:
+    """(dimension sets, metric names) per directive of a metering document at `level`: metrics that
+    share their dimension sets share a directive; metrics published nowhere at `level` are in
+    none (they stay plain fields). Each metric is in at most one group, so nothing is counted twice."""
+    groups: dict[tuple[DimensionSet, ...], list[str]] = {}
+    for name in METERING_METRICS:
+        if name == MALFORMED_METRIC:
+            continue
+        sets = spec(name).dimension_sets(level)
+        if sets:
+            groups.setdefault(sets, []).append(name)
+    return [(sets, tuple(names)) for sets, names in groups.items()]
+
+
 class EmfWriter:
-    """Renders aggregated series as newline-separated EMF documents for one namespace."""
+    """Renders aggregated series as newline-separated EMF documents for one namespace and level."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, level: str = DEFAULT_METRIC_DETAIL) -> None:
         self.namespace = namespace
+        self.level = level
+        groups = directive_groups(level)
+        self._group_dimensions: list[list[list[str]]] = [[list(s) for s in sets] for sets, _ in groups]
+        self._group_of: dict[str, int] = {name: i for i, (_, names) in enumerate(groups) for name in names}
+        self._malformed_dimensions = [list(s) for s in spec(MALFORMED_METRIC).dimension_sets(level)]
 
-    def _directive(
-        self, timestamp_ms: int, names: Iterable[str], dimensions: list[list[str]]
-    ) -> dict[str, Any]:
+    def _directive(self, timestamp_ms: int, names: Iterable[str]) -> dict[str, Any]:
+        grouped: dict[int, list[dict[str, str]]] = {}
+        for name in names:
+            group = self._group_of.get(name)
+            if group is not None:
+                grouped.setdefault(group, []).append(_DEFINITIONS[name])
         return {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [
-                {
-                    "Namespace": self.namespace,
-                    "Dimensions": dimensions,
-                    "Metrics": [_DEFINITIONS[name] for name in names],
-                }
+                {"Namespace": self.namespace, "Dimensions": self._group_dimensions[group], "Metrics": metrics}
+                for group, metrics in sorted(grouped.items())
             ],
         }
 
@@ -112,9 +139,11 @@ class EmfWriter:
             names = list(values)
             for offset in range(0, len(names), MAX_METRICS_PER_DOCUMENT):
                 part = names[offset : offset + MAX_METRICS_PER_DOCUMENT]
-                document: dict[str, Any] = {"_aws": self._directive(timestamp_ms, part, _DIMENSIONS)}
+                document: dict[str, Any] = {"_aws": self._directive(timestamp_ms, part)}
                 document[DIMENSION_MODEL] = key[1]
                 document[DIMENSION_APPLICATION] = key[2]
+                if page == 0 and offset == 0 and series.properties:
+                    document.update(series.properties)
                 for name in part:
                     document[name] = values[name]
                 yield document
@@ -124,7 +153,18 @@ class EmfWriter:
 
     def malformed_document(self, count: int, timestamp_ms: int) -> dict[str, Any]:
         """MalformedRecords for all traffic only: a bad line has no trustworthy model or application."""
-        document: dict[str, Any] = {"_aws": self._directive(timestamp_ms, (MALFORMED_METRIC,), [[]])}
+        document: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": self.namespace,
+                        "Dimensions": self._malformed_dimensions,
+                        "Metrics": [_DEFINITIONS[MALFORMED_METRIC]],
+                    }
+                ],
+            }
+        }
         document[MALFORMED_METRIC] = count
         return document
 

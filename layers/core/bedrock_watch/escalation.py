@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 ACK_PURPOSE = "ack"
+# SendTaskSuccess errors meaning the wait is over already (AWS: "the task token has either expired or
+# the task associated with the token has already been closed").
+TASK_ALREADY_CLOSED = frozenset({"TaskTimedOut", "TaskDoesNotExist"})
 DEFAULT_SEVERITY = "warning"
 
 
@@ -366,11 +369,18 @@ class Escalation:
         try:
             self._states().send_task_success(taskToken=token, output=json.dumps(outcome))
         except ClientError as err:
-            # The execution already moved on (its wait timed out, or it ended): nothing to stop.
-            logger.info(
-                "task token no longer waiting",
+            code = err.response["Error"]["Code"]
+            if code in TASK_ALREADY_CLOSED:
+                # The execution already moved on (its wait timed out, or it ended): nothing to stop.
+                logger.info("task token no longer waiting", incident=incident["incidentId"], error=code)
+                return
+            # AccessDenied, throttling, a bad token: the escalation is still waiting and will page
+            # the next tier although the incident is closed. Someone must look.
+            logger.error(
+                "could not stop the escalation wait",
                 incident=incident["incidentId"],
-                error=err.response["Error"]["Code"],
+                error=code,
+                detail=err.response["Error"].get("Message", ""),
             )
 
     def _tell_paged_channels(self, incident: dict[str, Any], kind: Kind, note: str) -> None:

@@ -23,8 +23,13 @@ from typing import Any, Final
 import orjson
 
 from bedrock_watch.config import env_int, env_json, env_str
-from bedrock_watch.contract import OTHER_APPLICATION, UNATTRIBUTED
-from bedrock_watch.emf import MINUTE_MS, EmfWriter, Series, SeriesKey, minute_of
+from bedrock_watch.contract import (
+    DEFAULT_METRIC_DETAIL,
+    METRIC_DETAIL_LEVELS,
+    OTHER_APPLICATION,
+    UNATTRIBUTED,
+)
+from bedrock_watch.emf import MINUTE_MS, TIER_AS_REQUESTED, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 from bedrock_watch.pricing import PriceBook
 from bedrock_watch.profiles import ProfileResolver
@@ -51,10 +56,11 @@ class MeteringSettings:
     max_applications: int = 50
     price_overrides: Mapping[str, Any] = field(default_factory=dict)
     profile_map: Mapping[str, str] = field(default_factory=dict)
+    metric_detail: str = DEFAULT_METRIC_DETAIL  # which dimension sets are billed metrics (contract)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MeteringSettings:
-        """Settings from METRICS_NAMESPACE, APPLICATION_METADATA_KEY, MAX_APPLICATIONS,
+        """Settings from METRICS_NAMESPACE, METRIC_DETAIL, APPLICATION_METADATA_KEY, MAX_APPLICATIONS,
         PRICE_OVERRIDES and INFERENCE_PROFILE_MAP; ConfigurationError names a bad variable."""
         overrides = env_json("PRICE_OVERRIDES", {}, environ)
         profile_map = env_json("INFERENCE_PROFILE_MAP", {}, environ)
@@ -64,8 +70,15 @@ class MeteringSettings:
             raise ConfigurationError(
                 "environment variable INFERENCE_PROFILE_MAP must be a JSON object of profile ARN -> model id"
             )
+        detail = env_str("METRIC_DETAIL", DEFAULT_METRIC_DETAIL, environ)
+        if detail not in METRIC_DETAIL_LEVELS:
+            raise ConfigurationError(
+                f"environment variable METRIC_DETAIL must be one of {', '.join(METRIC_DETAIL_LEVELS)}, "
+                f"got {detail!r}"
+            )
         return cls(
             namespace=env_str("METRICS_NAMESPACE", "BedrockWatch", environ),
+            metric_detail=detail,
             application_key=env_str("APPLICATION_METADATA_KEY", "application", environ),
             max_applications=env_int("MAX_APPLICATIONS", 50, minimum=1, environ=environ),
             price_overrides=overrides,
@@ -84,6 +97,7 @@ class BatchSummary:
     malformed: int = 0
     malformed_reasons: dict[str, int] = field(default_factory=dict)
     unpriced: int = 0
+    tier_as_requested: int = 0  # priced at the requested tier: the record logged no served tier
     documents: int = 0
     emf_bytes: int = 0
     clamped_timestamps: int = 0
@@ -183,7 +197,7 @@ class Meter:
         self.price_book = price_book
         self.resolver = resolver
         self.applications = ApplicationGuard(settings.max_applications)
-        self.writer = EmfWriter(settings.namespace)
+        self.writer = EmfWriter(settings.namespace, settings.metric_detail)
 
     @classmethod
     def from_settings(cls, settings: MeteringSettings, bedrock_client: Any = None) -> Meter:
@@ -305,10 +319,13 @@ class Meter:
             if cost:
                 sums["CostUSD"] += cost
             return
+        cache_read = record.cache_read_tokens
+        if cache_read and self.price_book.input_includes_cache_read(model):
+            # This model's logged input count already holds the cache reads: count them once.
+            input_tokens = input_tokens - cache_read if input_tokens > cache_read else 0
         sums["InputTokens"] += input_tokens
         sums["OutputTokens"] += output_tokens
         total = input_tokens + output_tokens
-        cache_read = record.cache_read_tokens
         if cache_read:
             sums["CacheReadInputTokens"] += cache_read
             total += cache_read
@@ -328,6 +345,10 @@ class Meter:
             batch.summary.unpriced += 1
         else:
             sums["CostUSD"] += cost
+        if record.service_tier_requested:
+            # Priced at the tier the request asked for: no served tier was logged (an EMF property).
+            figures.properties[TIER_AS_REQUESTED] = figures.properties.get(TIER_AS_REQUESTED, 0) + 1
+            batch.summary.tier_as_requested += 1
         latency = record.latency_ms
         ttft = record.ttft_ms
         if ttft is not None:

@@ -76,10 +76,12 @@ class InvocationRecord:
     latency_ms: float | None = None
     ttft_ms: float | None = None
     stop_reason: str | None = None  # normalised: max_tokens, end_turn, guardrail_intervened, ...
-    service_tier: str | None = None  # priority | default | flex | reserved
+    service_tier: str | None = None  # priority | default | flex | reserved: the tier that served it
     error_code: str | None = None
     error_class: ErrorClass | None = None
     guardrail_intervened: bool = False
+    # True when no served tier was logged and `service_tier` is the tier the request asked for.
+    service_tier_requested: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -280,12 +282,23 @@ def _millis(value: Any) -> float | None:
 
 
 def _one_hour_writes(usage: Any) -> int:
+    """The 1-hour share of the cache writes: Anthropic-native `cache_creation` or Converse
+    `cacheDetails` (`[{"ttl": "1h", "inputTokens": N}, {"ttl": "5m", …}]`)."""
     if type(usage) is dict:
         creation = usage.get("cache_creation")
         if type(creation) is dict:
             value = creation.get("ephemeral_1h_input_tokens")
             if type(value) is int and value > 0:
                 return value
+        details = usage.get("cacheDetails")
+        if type(details) is list:
+            total = 0
+            for detail in details:
+                if type(detail) is dict and detail.get("ttl") == "1h":
+                    value = detail.get("inputTokens")
+                    if type(value) is int and value > 0:
+                        total += value
+            return total
     return 0
 
 
@@ -313,13 +326,26 @@ def _read_object_body(body: dict[str, Any], rec: InvocationRecord) -> None:
     if tier is not None:
         rec.service_tier = _tier(tier) or rec.service_tier
     usage = get("usage")
-    if type(usage) is dict and "cache_creation" in usage:
+    if type(usage) is dict and ("cache_creation" in usage or "cacheDetails" in usage):
         rec.cache_write_1h_tokens = _one_hour_writes(usage)
+    metadata = get("metadata")  # ConverseStream logged as its metadata event
+    if type(metadata) is dict:
+        _read_stream_metadata(metadata, rec)
     if get(_GUARDRAIL_ACTION) == "INTERVENED":
         rec.guardrail_intervened = True
     invocation = get(_INVOCATION_METRICS)
     if type(invocation) is dict:
         _read_invocation_metrics(invocation, rec)
+
+
+def _read_stream_metadata(metadata: dict[str, Any], rec: InvocationRecord) -> None:
+    """A ConverseStream `metadata` event: usage (with `cacheDetails`) and the served tier."""
+    usage = metadata.get("usage")
+    if type(usage) is dict and "cacheDetails" in usage:
+        rec.cache_write_1h_tokens = _one_hour_writes(usage)
+    tier = metadata.get("serviceTier")
+    if tier is not None:
+        rec.service_tier = _tier(tier) or rec.service_tier
 
 
 def _read_invocation_metrics(metrics: dict[str, Any], rec: InvocationRecord) -> None:
@@ -350,6 +376,11 @@ def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
             if type(invocation) is dict:
                 _read_invocation_metrics(invocation, rec)
                 need_metrics = False
+        # ConverseStream / Nova metadata event (usage with cacheDetails, served tier): it comes
+        # last, so the walk back (which stops once stop reason and metrics are found) meets it.
+        metadata = chunk.get("metadata")
+        if type(metadata) is dict:
+            _read_stream_metadata(metadata, rec)
         if chunk.get(_GUARDRAIL_ACTION) == "INTERVENED":
             rec.guardrail_intervened = True
         if need_stop:
@@ -496,6 +527,14 @@ def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecor
         _read_object_body(body, rec)
     elif type(body) is list:
         _read_chunks(body, rec)
+    if rec.service_tier is None:
+        # No served tier logged: the tier the request asked for (Converse `serviceTier`), said so.
+        request = inp.get("inputBodyJson")
+        if type(request) is dict:
+            asked = request.get("serviceTier")
+            if asked is not None:
+                rec.service_tier = _tier(asked)
+                rec.service_tier_requested = rec.service_tier is not None
     # The body's 1-hour figure refines the log's cache-write count; it can never exceed it.
     if rec.cache_write_1h_tokens:  # rare: only Anthropic bodies with 1-hour cache writes
         rec.cache_write_1h_tokens = min(rec.cache_write_1h_tokens, cache_write_tokens)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from sandbox.recorder import Recorder
+from sandbox.template import resources
 from tests.integration.escalation.stack import EscalationStack
 
 
@@ -25,3 +26,17 @@ def make_stack(aws: None, recorder: Recorder) -> Callable[..., EscalationStack]:
         return EscalationStack(recorder, {"EscalationPolicy": escalation_policy, **parameters})
 
     return make
+
+
+@pytest.fixture
+def incidents_table(aws: None) -> Any:
+    """The incidents table on moto, shaped as template.yaml declares it (named "incidents")."""
+    import boto3
+
+    props = resources()["IncidentsTable"]["Properties"]
+    return boto3.resource("dynamodb", region_name="us-east-1").create_table(
+        TableName="incidents",
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode=props["BillingMode"],
+    )

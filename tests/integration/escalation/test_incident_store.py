@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 
 from bedrock_watch.incidents import IncidentClosed, IncidentStore, LinkReplayed, incident_id_for
-from sandbox.template import resources
 
 pytestmark = pytest.mark.integration
 
@@ -15,15 +16,8 @@ ARN = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ALARM}"
 
 
 @pytest.fixture
-def store(aws: None) -> IncidentStore:
-    props = resources()["IncidentsTable"]["Properties"]
-    table = boto3.resource("dynamodb", region_name="us-east-1").create_table(
-        TableName="incidents",
-        KeySchema=props["KeySchema"],
-        AttributeDefinitions=props["AttributeDefinitions"],
-        BillingMode=props["BillingMode"],
-    )
-    return IncidentStore("incidents", table=table, retention_days=1, clock=lambda: 1_800_000_000.0)
+def store(incidents_table: Any) -> IncidentStore:
+    return IncidentStore("incidents", table=incidents_table, retention_days=1, clock=lambda: 1_800_000_000.0)
 
 
 def _open(store: IncidentStore, transition: str) -> tuple[bool, str]:

@@ -9,49 +9,78 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bedrock_watch import emf
-from bedrock_watch.contract import DIMENSION_SETS, METERING_METRICS
+from bedrock_watch import contract, emf
+from bedrock_watch.contract import METERING_METRICS
 from bedrock_watch.emf import MAX_AGE_MS, EmfWriter
 from bedrock_watch.metering import Meter, MeteringSettings
 from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.records import ErrorClass
 from sandbox.metrics import emf_documents, read_emf
-from tests.unit.metering.conftest import MINUTE, NOW, FlatPrices, failed, record
+from tests.unit.metering.conftest import MINUTE, NOW, FlatPrices, expected_figures, failed, record
 
 NS = "BedrockWatch"
 
 
-def test_documents_carry_the_namespace_the_four_dimension_sets_and_contract_units(
-    make_meter: Callable[..., Meter], capsys: pytest.CaptureFixture[str]
+def directives(document: dict[str, Any]) -> dict[tuple[tuple[str, ...], ...], set[str]]:
+    """(dimension sets) -> metric names of each directive of one document."""
+    return {
+        tuple(tuple(s) for s in d["Dimensions"]): {m["Name"] for m in d["Metrics"]}
+        for d in document["_aws"]["CloudWatchMetrics"]
+    }
+
+
+@pytest.mark.parametrize("level", contract.METRIC_DETAIL_LEVELS)
+def test_documents_carry_the_namespace_the_levels_dimension_sets_and_contract_units(
+    make_meter: Callable[..., Meter], capsys: pytest.CaptureFixture[str], level: str
 ) -> None:
     # Given one successful and one throttled request for the same model and application
-    meter = make_meter(namespace="Team/Bedrock")
+    meter = make_meter(namespace="Team/Bedrock", metric_detail=level)
     result = meter.meter_records(
         [record(ttft_ms=200.0), failed("ThrottlingException", ErrorClass.THROTTLE)], now_ms=NOW
     )
     # When the EMF is printed and read back from stdout
     print(result.emf, end="")
     documents = list(emf_documents(capsys.readouterr().out))
-    # Then there is one document with the contract's namespace, dimension sets and units
+    # Then there is one document with the contract's namespace, and each metric it publishes sits in
+    # exactly one directive, at exactly the dimension sets the contract gives it at this level
     assert len(documents) == 1
-    (directive,) = documents[0]["_aws"]["CloudWatchMetrics"]
-    assert directive["Namespace"] == "Team/Bedrock"
-    assert [tuple(s) for s in directive["Dimensions"]] == list(DIMENSION_SETS)
-    assert documents[0]["ModelId"] == "anthropic.claude-3-haiku-20240307-v1:0"
-    assert documents[0]["Application"] == "chat"
-    for metric in directive["Metrics"]:
-        assert metric["Unit"] == METERING_METRICS[metric["Name"]]
-    assert documents[0]["_aws"]["Timestamp"] == NOW - 5 * MINUTE
-    assert documents[0]["Requests"] == 2
-    assert documents[0]["Errors"] == 1
-    assert documents[0]["Throttles"] == 1
+    document = documents[0]
+    seen: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for directive in document["_aws"]["CloudWatchMetrics"]:
+        assert directive["Namespace"] == "Team/Bedrock"
+        for metric in directive["Metrics"]:
+            assert metric["Name"] not in seen, f"{metric['Name']} is in two directives"
+            assert metric["Unit"] == METERING_METRICS[metric["Name"]]
+            seen[metric["Name"]] = tuple(tuple(s) for s in directive["Dimensions"])
+    for name in ("Requests", "Errors", "Throttles", "CostUSD", "Latency", "TimeToFirstToken"):
+        assert seen[name] == contract.spec(name).dimension_sets(level), name
+    assert document["ModelId"] == "anthropic.claude-3-haiku-20240307-v1:0"
+    assert document["Application"] == "chat"
+    assert document["_aws"]["Timestamp"] == NOW - 5 * MINUTE
+    assert (document["Requests"], document["Errors"], document["Throttles"]) == (2, 1, 1)
+
+
+def test_lean_publishes_all_traffic_and_cost_per_application_and_keeps_the_rest_as_fields(
+    make_meter: Callable[..., Meter],
+) -> None:
+    # Given a truncated request metered at the default level
+    (document,) = emf_documents(
+        make_meter().meter_records([record(stop_reason="max_tokens")], now_ms=NOW).emf
+    )
+    groups = directives(document)
+    # Then CostUSD is billed per application too, everything else for all traffic only, and the
+    # truncation (read by no alarm) is a field of the document, not a metric
+    assert groups[((), ("Application",))] == {"CostUSD"}
+    assert "TruncatedResponses" not in set().union(*groups.values())
+    assert document["TruncatedResponses"] == 1
+    assert all(("ModelId",) not in sets for sets in groups)
 
 
 def test_zero_metrics_are_omitted_but_requests_and_errors_are_kept(make_meter: Callable[..., Meter]) -> None:
     # Given requests without errors, cache tokens, truncations or guardrail interventions
-    result = make_meter().meter_records([record(), record()], now_ms=NOW)
+    result = make_meter(metric_detail="full").meter_records([record(), record()], now_ms=NOW)
     (document,) = emf_documents(result.emf)
-    names = {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    names = set().union(*directives(document).values())
     # Then the denominators are there (Errors = 0) and no other zero is published
     assert document["Errors"] == 0
     assert {
@@ -74,14 +103,46 @@ def test_zero_metrics_are_omitted_but_requests_and_errors_are_kept(make_meter: C
         assert absent not in document
 
 
-def test_sums_are_exact_per_model_per_application_and_overall_across_many_series(
-    make_meter: Callable[..., Meter],
+def value_of(record_: Any, dimension: str) -> str:
+    return record_.model.base_id if dimension == "ModelId" else (record_.application or "unattributed")
+
+
+def assert_sums_at_every_published_set(store: Any, records: list[Any], level: str) -> None:
+    """For every metering metric and every dimension set: the metric exists exactly where the
+    contract publishes it at `level`, and there its sums (sample counts for per-request metrics)
+    equal the records' totals for every dimension value."""
+    for name in METERING_METRICS:
+        if name == "MalformedRecords":
+            continue
+        published = contract.spec(name).dimension_sets(level)
+        for dimension_set in contract.DIMENSION_SETS:
+            groups: dict[tuple[str, ...], list[Any]] = {}
+            for r in records:
+                groups.setdefault(tuple(value_of(r, d) for d in dimension_set), []).append(r)
+            for values, mine in groups.items():
+                dims = dict(zip(dimension_set, values, strict=True))
+                found = store.get(NS, name, **dims)
+                expected = expected_figures(mine).get(name, 0)
+                if dimension_set not in published:
+                    assert not found.values, f"{name} {dims} is published at {level}"
+                elif name in contract.PER_REQUEST_METRICS:
+                    assert len(found.values) == expected, (name, dims)
+                else:
+                    assert found.sum == pytest.approx(expected, abs=1e-9), (name, dims)
+
+
+@pytest.mark.parametrize("level", contract.METRIC_DETAIL_LEVELS)
+def test_sums_are_exact_at_every_published_dimension_set_across_many_series(
+    make_meter: Callable[..., Meter], level: str
 ) -> None:
-    # Given 600 requests over 6 models, 5 applications (one unattributed) and 3 minutes
-    models = [f"vendor.model-{i}" for i in range(6)]
+    # Given 600 requests over 6 models, 5 applications (one unattributed) and 3 minutes, with
+    # errors, truncations, cache tokens and an unpriced model among them
+    models = [f"vendor.model-{i}" for i in range(5)] + ["unpriced.custom"]
     apps = ["a", "b", "c", "d", None]
     records = [
-        record(
+        failed("ModelTimeoutException", ErrorClass.TIMEOUT, application=apps[i % 5])
+        if i % 13 == 0
+        else record(
             models[i % 6],
             apps[i % 5],
             timestamp_ms=NOW - (i % 3) * MINUTE,
@@ -89,35 +150,15 @@ def test_sums_are_exact_per_model_per_application_and_overall_across_many_series
             output_tokens=2 * i + 1,
             cache_read_tokens=i % 7,
             cache_write_tokens=i % 11,
+            stop_reason="max_tokens" if i % 17 == 0 else "end_turn",
+            ttft_ms=100.0 if i % 2 else None,
         )
         for i in range(600)
     ]
-    # When metered and read back as CloudWatch would
-    store = read_emf([make_meter().meter_records(records, now_ms=NOW).emf])
-    # Then every roll-up equals the records' totals
-    assert store.get(NS, "Requests").sum == 600
-    assert store.get(NS, "InputTokens").sum == sum(r.input_tokens for r in records)
-    assert store.get(NS, "TotalTokens").sum == sum(r.total_tokens for r in records)
-    assert store.get(NS, "CostUSD").sum == pytest.approx(
-        sum(r.input_tokens * 1e-6 + r.output_tokens * 2e-6 for r in records), abs=1e-12
-    )
-    for m in models:
-        mine = [r for r in records if r.model.base_id == m]
-        assert store.get(NS, "OutputTokens", ModelId=m).sum == sum(r.output_tokens for r in mine)
-        assert store.get(NS, "CacheWriteInputTokens", ModelId=m).sum == sum(
-            r.cache_write_tokens for r in mine
-        )
-    for app in apps:
-        name = app or "unattributed"
-        mine = [r for r in records if r.application == app]
-        assert store.get(NS, "Requests", Application=name).sum == len(mine)
-        assert store.get(NS, "CacheReadInputTokens", Application=name).sum == sum(
-            r.cache_read_tokens for r in mine
-        )
-    pair = [r for r in records if r.model.base_id == models[1] and r.application == "b"]
-    assert store.get(NS, "InputTokens", ModelId=models[1], Application="b").sum == sum(
-        r.input_tokens for r in pair
-    )
+    # When metered at `level` and read back as CloudWatch would
+    store = read_emf([make_meter(metric_detail=level).meter_records(records, now_ms=NOW).emf])
+    # Then every published roll-up equals the records' totals, and nothing else is published
+    assert_sums_at_every_published_set(store, records, level)
 
 
 def test_a_metric_with_more_than_100_samples_is_split_without_losing_or_doubling_any(
@@ -127,7 +168,7 @@ def test_a_metric_with_more_than_100_samples_is_split_without_losing_or_doubling
     records = [
         record(latency_ms=float(1000 + i), ttft_ms=float(100 + i), output_tokens=90) for i in range(250)
     ]
-    result = make_meter().meter_records(records, now_ms=NOW)
+    result = make_meter(metric_detail="model").meter_records(records, now_ms=NOW)
     documents = list(emf_documents(result.emf))
     # Then three documents carry 100 + 100 + 50 samples, sums appear once, and every array fits EMF
     assert [len(d["Latency"]) for d in documents] == [100, 100, 50]
@@ -151,7 +192,7 @@ def test_per_request_metrics_have_one_sample_per_request_that_carries_the_figure
         record(operation="InvokeModel", latency_ms=None, output_tokens=70),
         failed("ModelTimeoutException", ErrorClass.TIMEOUT),
     ]
-    store = read_emf([make_meter().meter_records(records, now_ms=NOW).emf])
+    store = read_emf([make_meter(metric_detail="full").meter_records(records, now_ms=NOW).emf])
     # Then latency has 2 samples, TTFT 1, and tokens/s is output ÷ (latency - TTFT)
     assert sorted(store.get(NS, "Latency").values) == [1000, 2500]
     assert store.get(NS, "TimeToFirstToken").values == [500]
@@ -168,7 +209,7 @@ def test_truncations_guardrails_and_unpriced_requests_are_counted(make_meter: Ca
         record("unpriced.custom-model"),
         failed("ValidationException", ErrorClass.VALIDATION),
     ]
-    store = read_emf([make_meter().meter_records(records, now_ms=NOW).emf])
+    store = read_emf([make_meter(metric_detail="model").meter_records(records, now_ms=NOW).emf])
     # Then each is counted where a user would look for it (a failed request is not "unpriced")
     assert store.get(NS, "TruncatedResponses").sum == 1
     assert store.get(NS, "GuardrailInterventions").sum == 2
@@ -202,6 +243,7 @@ def test_emf_bytes_per_request_stay_small_when_requests_share_a_series(
 
 @settings(max_examples=60, deadline=None)
 @given(
+    st.sampled_from(contract.METRIC_DETAIL_LEVELS),
     st.lists(
         st.tuples(
             st.sampled_from(["vendor.a", "vendor.b", "vendor.c"]),
@@ -213,10 +255,12 @@ def test_emf_bytes_per_request_stay_small_when_requests_share_a_series(
             st.booleans(),  # failed
         ),
         max_size=320,
-    )
+    ),
 )
-def test_any_batch_roundtrips_to_exact_sums_and_sample_counts(rows: list[tuple[object, ...]]) -> None:
-    meter = Meter(MeteringSettings(), FlatPrices(), ProfileResolver({}))  # type: ignore[arg-type]
+def test_any_batch_roundtrips_to_exact_sums_and_sample_counts(
+    level: str, rows: list[tuple[object, ...]]
+) -> None:
+    meter = Meter(MeteringSettings(metric_detail=level), FlatPrices(), ProfileResolver({}))  # type: ignore[arg-type]
     records = []
     for model_id, app, minute, tokens_in, tokens_out, latency, failed_call in rows:
         fields: dict[str, Any] = {"timestamp_ms": NOW - int(str(minute)) * MINUTE}
@@ -234,19 +278,7 @@ def test_any_batch_roundtrips_to_exact_sums_and_sample_counts(rows: list[tuple[o
                 )
             )
     store = read_emf([meter.meter_records(records, now_ms=NOW).emf])  # raises on any EMF limit
-    assert store.get(NS, "Requests").sum == len(records)
-    for model_id in ("vendor.a", "vendor.b", "vendor.c"):
-        mine = [r for r in records if r.model.base_id == model_id]
-        assert store.get(NS, "Requests", ModelId=model_id).sum == len(mine)
-        assert store.get(NS, "InputTokens", ModelId=model_id).sum == sum(r.input_tokens for r in mine)
-        assert store.get(NS, "Errors", ModelId=model_id).sum == sum(r.error_code is not None for r in mine)
-        assert len(store.get(NS, "Latency", ModelId=model_id).values) == sum(
-            r.latency_ms is not None for r in mine
-        )
-    for app in ("x", "y", None):
-        mine = [r for r in records if r.application == app]
-        name = app or "unattributed"
-        assert store.get(NS, "OutputTokens", Application=name).sum == sum(r.output_tokens for r in mine)
+    assert_sums_at_every_published_set(store, records, level)
 
 
 def test_documents_past_100_metrics_are_split_not_truncated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,8 +286,10 @@ def test_documents_past_100_metrics_are_split_not_truncated(monkeypatch: pytest.
     names = [f"Metric{i}" for i in range(150)]
     monkeypatch.setattr(emf, "_DEFINITIONS", {n: {"Name": n, "Unit": "Count"} for n in names})
     series = emf.Series(sums=dict.fromkeys(names, 2), samples={})
+    writer = emf.EmfWriter(NS)
+    monkeypatch.setattr(writer, "_group_of", dict.fromkeys(names, 0))
     # When it is written
-    documents = list(emf.EmfWriter(NS).series_documents((NOW, "m", "a"), series, NOW))
+    documents = list(writer.series_documents((NOW, "m", "a"), series, NOW))
     # Then two documents carry 100 and 50 metrics, each metric exactly once
     assert [len(d["_aws"]["CloudWatchMetrics"][0]["Metrics"]) for d in documents] == [100, 50]
     store = read_emf([EmfWriter.render(documents)])

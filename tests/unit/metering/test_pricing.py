@@ -11,23 +11,11 @@ import pytest
 from bedrock_watch.errors import ConfigurationError
 from bedrock_watch.pricing import PRICES_FILE, PriceBook, family_key
 from bedrock_watch.profiles import ProfileResolver
-from bedrock_watch.records import InvocationRecord, parse_line, parse_model_id
-from sandbox.events import load_event
-from scripts.make_events import message_of
+from bedrock_watch.records import InvocationRecord, parse_model_id
+from tests.unit.metering.conftest import sample
 
 M = 1_000_000
 ACCT = "123456789012"
-
-
-@pytest.fixture(scope="module")
-def book() -> PriceBook:
-    return PriceBook.load()
-
-
-def sample(name: str) -> InvocationRecord:
-    result = parse_line(message_of(load_event(f"metering/record-{name}")), timestamp_ms=0)
-    assert isinstance(result, InvocationRecord)
-    return result
 
 
 def cost_of(book: PriceBook, record: InvocationRecord) -> float | None:
@@ -220,7 +208,7 @@ def test_batch_records_cost_half(book: PriceBook) -> None:
         ("anthropic.claude-sonnet-4-7", None),  # a NEW model is never priced as an older one
         ("global.anthropic.claude-sonnet-4-7-20270101-v1:0", None),
         ("anthropic.claude-sonnet-4-5-extended", None),
-        ("amazon.nova-2-lite-v1:0", None),
+        ("amazon.nova-3-lite-v1:0", None),
         ("anthropic.claude-opus-4-8", None),
     ],
 )
