@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
+from sandbox.shims import INVOCATIONS
 from sandbox.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -51,11 +51,12 @@ def test_a_policy_typo_fails_the_deployment_with_the_field_named(aws: None) -> N
     assert not [lid for lid in ACTING if lid in stack.resources]
     assert not [lid for lid in stack.resources if lid.startswith("ModelThrottleRateCritical")]
     assert "CloudFormation would roll this stack back" in stack.report()
-    # while the check itself ran: its function logged the refusal to its own group
-    events = boto3.client("logs").filter_log_events(
-        logGroupName=stack.physical_id("ConfigurationCheckLogGroup")
-    )["events"]
-    assert any("configuration refused" in e["message"] for e in events)
+    # while the check itself ran (its real handler, in-process), and only it
+    checks = [i for i in INVOCATIONS if i.function_name == stack.function_name("ConfigurationCheckFunction")]
+    assert len(checks) == 1
+    assert not [
+        i for i in INVOCATIONS if i.function_name != stack.function_name("ConfigurationCheckFunction")
+    ]
 
 
 def test_a_good_configuration_deploys_with_everything_that_acts_on_it(aws: None) -> None:

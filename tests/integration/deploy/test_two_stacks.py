@@ -54,10 +54,18 @@ def bedrock(aws: None) -> Iterator[FakeBedrock]:
 
 
 @pytest.fixture
-def stacks(bedrock: FakeBedrock) -> dict[str, Stack]:
+def stacks(bedrock: FakeBedrock) -> Iterator[dict[str, Stack]]:
     dev = Stack(stack_name=DEV, parameters={**QUICK, "EscalationAlarmPrefixes": "legacy-"}).create()
     prod = Stack(stack_name=PROD, parameters=QUICK).create()
-    return {DEV: dev, PROD: prod}
+    yield {DEV: dev, PROD: prod}
+    # every execution ends before moto does, so no workflow thread outlives the test
+    machines = ("EscalationStateMachine", "RemediationStateMachine")
+    wait_for(
+        "every execution to end",
+        lambda: all(
+            e["status"] != "RUNNING" for s in (dev, prod) for m in machines for e in executions(s, m)
+        ),
+    )
 
 
 def fire(alarm: str) -> None:
