@@ -76,6 +76,7 @@ _IAM_ONLY = {
     "AWS::SNS::TopicPolicy",
     "AWS::Events::EventBusPolicy",
     "AWS::Logs::ResourcePolicy",
+    "AWS::S3::BucketPolicy",
 }
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -370,6 +371,29 @@ class Stack:
                 self.unsupported.append(Unsupported(logical_id, type_, f"{type(exc).__name__}: {exc}"))
         return self
 
+    def send_custom_resource(
+        self, logical_id: str, request_type: str, properties: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """CloudFormation's Update (with `properties` as the new ones) or Delete request for a
+        created custom resource, answered by its real handler; the answer. What a stack update or
+        deletion would send, for tests of what a custom resource does then."""
+        resource = self.resources[logical_id]
+        new = dict(properties) if properties is not None else resource.properties
+        response = custom_resource_request(
+            self,
+            logical_id,
+            resource.type,
+            new,
+            request_type=request_type,
+            physical_id=str(resource.physical_id),
+            old_props=resource.properties if request_type == "Update" else None,
+        )
+        if request_type == "Update":
+            resource.properties = new
+        else:
+            del self.resources[logical_id]
+        return response
+
     def rollback_reason(self) -> str | None:
         """Why CloudFormation would have rolled this stack back (the first failed resource and
         its message, as the stack events would show it), or None when nothing failed."""
@@ -416,6 +440,8 @@ class Stack:
     def _create_one(self, logical_id: str, type_: str, raw_props: Mapping[str, Any]) -> None:
         if type_ in _IAM_ONLY:
             self.unsupported.append(Unsupported(logical_id, type_, _NOT_ENFORCED))
+            # still something a Ref can name, so what refers to it (for ordering) deploys
+            self._register(logical_id, type_, _name(self.stack_name, logical_id), {})
             return
         handler = _HANDLERS.get(type_)
         if type_.startswith("Custom::") or type_ == "AWS::CloudFormation::CustomResource":
@@ -1312,6 +1338,50 @@ def _dashboard(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: M
     stack._register(lid, type_, name, props)
 
 
+def _bucket(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    # CloudFormation names an unnamed bucket <stack>-<logicalid>-<random>, lower case
+    default = f"{stack.stack_name}-{lid}-{uuid.uuid4().hex[:12]}".lower()[:63]
+    name = str(props.get("BucketName") or default)
+    s3 = stack.client("s3")
+    kwargs: dict[str, Any] = {"Bucket": name}
+    if stack.region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": stack.region}
+    s3.create_bucket(**kwargs)
+    if props.get("BucketEncryption"):
+        # CloudFormation's list of {ServerSideEncryptionByDefault} is the API's Rules
+        rules = [
+            {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
+            for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if props.get("PublicAccessBlockConfiguration"):
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
+    lifecycle = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+    if lifecycle:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=name,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": str(rule.get("Id", f"rule{i}")),
+                        "Status": str(rule.get("Status", "Enabled")),
+                        "Filter": {"Prefix": str(rule.get("Prefix", ""))},
+                        **(
+                            {"Expiration": {"Days": int(rule["ExpirationInDays"])}}
+                            if "ExpirationInDays" in rule
+                            else {}
+                        ),
+                    }
+                    for i, rule in enumerate(lifecycle)
+                ]
+            },
+        )
+    arn = f"arn:aws:s3:::{name}"
+    stack._register(lid, type_, name, props, Arn=arn, DomainName=f"{name}.s3.amazonaws.com")
+
+
 def _iam_role(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
     name = str(props.get("RoleName") or _name(stack.stack_name, lid))
     trust = props.get("AssumeRolePolicyDocument") or {}
@@ -1378,25 +1448,38 @@ def _cfn_strings(value: Any) -> Any:
     return _env_text(value)
 
 
-def _custom_resource(
-    stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]
-) -> None:
+def custom_resource_request(
+    stack: Stack,
+    lid: str,
+    type_: str,
+    props: Mapping[str, Any],
+    *,
+    request_type: str = "Create",
+    physical_id: str | None = None,
+    old_props: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Send a custom resource's Lambda the request CloudFormation would and return its answer
+    (SUCCESS); ResourceFailed for a FAILED answer or one over the size limit."""
     token = str(props.get("ServiceToken", ""))
     if ":lambda:" not in token:
         raise StackError(f"custom resource {lid}: only a Lambda ServiceToken is emulated, got {token!r}")
     request_id = str(uuid.uuid4())
     catcher = _ResponseCatcher()
     try:
-        event = {
-            "RequestType": "Create",
+        event: dict[str, Any] = {
+            "RequestType": request_type,
             "ServiceToken": token,
             "ResponseURL": catcher.url(request_id),
             "StackId": stack.resolver.pseudo["AWS::StackId"],
             "RequestId": request_id,
             "ResourceType": type_,
             "LogicalResourceId": lid,
-            "ResourceProperties": _cfn_strings(props),
+            "ResourceProperties": _cfn_strings(dict(props)),
         }
+        if physical_id is not None:
+            event["PhysicalResourceId"] = physical_id
+        if old_props is not None:
+            event["OldResourceProperties"] = _cfn_strings(dict(old_props))
         result = stack.client("lambda").invoke(FunctionName=token, Payload=json.dumps(event).encode())
         body = catcher.bodies.get(request_id)
     finally:
@@ -1411,13 +1494,20 @@ def _custom_resource(
             f"response of {len(body)} bytes exceeds CloudFormation's "
             f"{CUSTOM_RESOURCE_RESPONSE_LIMIT}-byte limit"
         )
-    response = json.loads(body)
+    response: dict[str, Any] = json.loads(body)
     if response.get("Status") != "SUCCESS":
         # CloudFormation's own wording in the stack events
         raise ResourceFailed(
             "Received response status [FAILED] from custom resource. "
             f"Message returned: {response.get('Reason')}"
         )
+    return response
+
+
+def _custom_resource(
+    stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]
+) -> None:
+    response = custom_resource_request(stack, lid, type_, props)
     stack._register(
         lid, type_, response.get("PhysicalResourceId") or lid, props, **(response.get("Data") or {})
     )
@@ -1450,6 +1540,7 @@ _HANDLERS: dict[str, Creator] = {
     "AWS::CloudWatch::AnomalyDetector": _anomaly_detector,
     "AWS::CloudWatch::Dashboard": _dashboard,
     "AWS::IAM::Role": _iam_role,
+    "AWS::S3::Bucket": _bucket,
 }
 
 SUPPORTED_TYPES = frozenset(_HANDLERS)

@@ -14,6 +14,7 @@ from sandbox.template import load_template
 # profile map, pages with the policy, downgrades budget routes, alarms on the monitored models.
 ACTING = (
     "RoutesDeclaration",
+    "InvocationLogging",
     "InvocationMetricsFunction",
     "BudgetGuardFunction",
     "EscalationOpenFunction",

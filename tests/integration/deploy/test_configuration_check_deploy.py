@@ -17,6 +17,7 @@ TIER = {"name": "devops", "after_seconds": 0, "channels": ["sns"]}
 # Resources that act on the configuration: none may exist when it was refused.
 ACTING = (
     "RoutesDeclaration",
+    "InvocationLogging",
     "InvocationMetricsFunction",
     "BudgetGuardFunction",
     "EscalationOpenFunction",
