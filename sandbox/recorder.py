@@ -1,5 +1,6 @@
-"""A local HTTP endpoint that stands in for Slack, PagerDuty and JSM: it records every request and
-answers as scripted (500 then 200, 429 with Retry-After, 500 forever…).
+"""A local HTTP endpoint that stands in for Slack, PagerDuty, JSM and ServiceNow: it records every
+request and answers as scripted (500 then 200, 429 with Retry-After, 500 forever, a malformed
+status line or chunked body, a callback before answering…).
 
 Binds 127.0.0.1 on a free port, serves from a daemon thread, and never forwards anything.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +28,15 @@ class Reply:
     status: int = 200
     body: bytes = b"ok"
     headers: dict[str, str] = field(default_factory=dict)
+    # Bytes written to the socket instead of a well-formed response (a vendor answering a
+    # malformed status line or a broken chunked body), then the connection is closed.
+    raw: bytes | None = None
+    # Called (with the recorded request) before answering: a test can act while a sender waits.
+    before: Callable[[Recorded], None] | None = None
+
+
+MALFORMED_STATUS_LINE = b"HTTP/1.1 20O OK\r\n\r\n"
+BROKEN_CHUNKED_BODY = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnot a chunk"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +105,22 @@ class Recorder:
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
                 reply = recorder._reply_for(parts.path)
-                recorder._record(
-                    Recorded(
-                        self.command,
-                        parts.path,
-                        parse_qs(parts.query),
-                        dict(self.headers.items()),
-                        body,
-                        reply.status,
-                    )
+                recorded = Recorded(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    dict(self.headers.items()),
+                    body,
+                    reply.status,
                 )
+                recorder._record(recorded)
+                if reply.before is not None:
+                    reply.before(recorded)
+                if reply.raw is not None:
+                    self.wfile.write(reply.raw)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
@@ -111,7 +128,7 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(reply.body)
 
-            do_POST = do_GET = do_PUT = _handle
+            do_POST = do_GET = do_PUT = do_PATCH = _handle
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 return

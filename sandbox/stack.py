@@ -8,8 +8,9 @@ template's names when given, else `<stack>-<LogicalId>`.
 Nothing is skipped silently: a resource that cannot be created is listed in `unsupported` with
 the reason, and a resource represented by the sandbox rather than by moto (anomaly detectors,
 composite alarms created through moto's backend, layers put on sys.path) is listed in `emulated`
-with how. IAM (roles' policies, policies, permissions) is not enforced by moto: roles are created
-so ARNs resolve, and policy resources are listed as not created for that reason.
+with how. IAM (roles' policies, policies, permissions) is not enforced by moto: roles and managed
+policies are created so ARNs resolve, other policy resources are listed as not created for that
+reason (tests/infra check IAM against AWS's reference instead).
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ _SCHEDULER_TRUST = _LAMBDA_TRUST.replace("lambda.amazonaws.com", "scheduler.amaz
 _NOT_ENFORCED = "not created: moto does not enforce IAM, so this policy or permission would change nothing"
 _IAM_ONLY = {
     "AWS::IAM::Policy",
-    "AWS::IAM::ManagedPolicy",
     "AWS::Lambda::Permission",
     "AWS::SQS::QueuePolicy",
     "AWS::SNS::TopicPolicy",
@@ -1059,6 +1059,33 @@ def _secret(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapp
     stack._register(lid, type_, arn, props, Id=arn, Arn=arn)
 
 
+def _kms_key(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    kms = stack.client("kms")
+    key = kms.create_key(
+        Description=str(props.get("Description", "")),
+        KeyUsage=str(props.get("KeyUsage", "ENCRYPT_DECRYPT")),
+        Policy=json.dumps(props.get("KeyPolicy") or {}),
+    )["KeyMetadata"]
+    if props.get("EnableKeyRotation"):
+        kms.enable_key_rotation(KeyId=key["KeyId"])
+    stack._register(lid, type_, key["KeyId"], props, Arn=key["Arn"], KeyId=key["KeyId"])
+    stack.emulated.append(Emulated(lid, type_, "key created in moto; its key policy is not enforced"))
+
+
+def _managed_policy(
+    stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]
+) -> None:
+    # Created so roles can refer to its ARN; moto does not enforce it.
+    name = str(props.get("ManagedPolicyName") or _name(stack.stack_name, lid, 128))
+    arn = stack.client("iam").create_policy(
+        PolicyName=name,
+        PolicyDocument=json.dumps(props.get("PolicyDocument") or {}),
+        Description=str(props.get("Description", "")),
+    )["Policy"]["Arn"]
+    stack._register(lid, type_, arn, props, PolicyArn=arn)
+    stack.emulated.append(Emulated(lid, type_, "policy created in moto; not enforced"))
+
+
 def _definition(stack: Stack, lid: str, props: Mapping[str, Any]) -> str:
     if props.get("DefinitionUri"):
         if not isinstance(props["DefinitionUri"], str):
@@ -1541,6 +1568,8 @@ _HANDLERS: dict[str, Creator] = {
     "AWS::CloudWatch::Dashboard": _dashboard,
     "AWS::IAM::Role": _iam_role,
     "AWS::S3::Bucket": _bucket,
+    "AWS::IAM::ManagedPolicy": _managed_policy,
+    "AWS::KMS::Key": _kms_key,
 }
 
 SUPPORTED_TYPES = frozenset(_HANDLERS)

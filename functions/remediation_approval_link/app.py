@@ -1,11 +1,14 @@
-"""Function URL behind the approve/reject links: GET shows a confirmation, POST decides."""
+"""Function URL behind the approve/reject links: GET shows a confirmation, POST decides.
+
+The URL is public: every request gets a status. Unreadable input is a 400, a bad link a 403, a
+decision that is no longer needed a 409 — each counted as a refusal (bedrock_watch.webrequest) —
+and an unexpected error a 500 with the details in the log, never an unhandled exception.
+"""
 
 from __future__ import annotations
 
-import base64
 import html
 from typing import Any
-from urllib.parse import parse_qs
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -15,31 +18,32 @@ from bedrock_watch.approvals import ApprovalNotPending, check_link, confirmation
 from bedrock_watch.config import env_str
 from bedrock_watch.secretstore import SecretCache
 from bedrock_watch.signing import InvalidSignature
+from bedrock_watch.webrequest import BadRequest, Refusals, Request
 
 logger = Logger()
 STATE_TABLE = env_str("STATE_TABLE")
 SECRET_ARN = env_str("LINK_SECRET_ARN")
+REFUSALS = Refusals(env_str("METRICS_NAMESPACE", "BedrockWatch"))
 DYNAMODB = boto3.client("dynamodb")
 SFN = boto3.client("stepfunctions")
 SECRETS = SecretCache()
 
 
-def _fields(event: dict[str, Any]) -> dict[str, str]:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode()
-    return {**(event.get("queryStringParameters") or {}), **{k: v[0] for k, v in parse_qs(body).items()}}
+def _refused(status: int, title: str, reason: str, request: Request | None) -> dict[str, Any]:
+    REFUSALS.record(endpoint="approval", reason=reason, source=request.source_ip if request else "")
+    logger.warning("approval link refused", status=status, reason=reason[:200])
+    return page(title, f"<p>{html.escape(reason)}</p>", status=status)
 
 
-# Never log the event: the token in it is a bearer credential until used.
-@logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    fields = _fields(event)
-    decision, token = fields.get("decision", ""), fields.get("token", "")
-    http = event.get("requestContext", {}).get("http", {})
-    secret = SECRETS.text(SECRET_ARN).encode()
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    """Answer one function-URL request with a status, whatever it holds."""
+    request: Request | None = None
     try:
-        if http.get("method", "GET") != "POST":
+        request = Request.from_function_url(event)
+        fields = request.fields()
+        decision, token = fields.get("decision", ""), fields.get("token", "")
+        secret = SECRETS.text(SECRET_ARN).encode()
+        if request.method != "POST":
             check_link(secret, token, decision)
             return confirmation_page(decision, token)
         result = decide(
@@ -49,14 +53,26 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             secret=secret,
             token=token,
             decision=decision,
-            decided_by=f"signed link from {http.get('sourceIp', '?')}",
+            decided_by=f"signed link from {request.source_ip or '?'}",
         )
+    except BadRequest as err:
+        return _refused(400, "Bad request", str(err), request)
     except InvalidSignature as err:
-        logger.warning("approval link refused", reason=str(err))
-        return page("Link refused", f"<p>{html.escape(str(err))}</p>", status=403)
+        return _refused(403, "Link refused", str(err), request)
     except ApprovalNotPending as err:
-        return page("Nothing to decide", f"<p>{html.escape(str(err))}</p>", status=409)
+        return _refused(409, "Nothing to decide", str(err), request)
+    except Exception:
+        logger.exception("approval link failed")
+        return page(
+            "Something went wrong", "<p>The request could not be handled; it was logged.</p>", status=500
+        )
     logger.info("approval decided", decision=result.decision, execution=result.execution, route=result.route)
     verb = "Approved" if result.decision == "approve" else "Rejected"
     text = f"{verb}: route {result.route} to {result.target} ({result.execution})."
     return page(verb, f"<p>{html.escape(text)}</p>")
+
+
+# Never log the event: the token in it is a bearer credential until used.
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event if isinstance(event, dict) else {})

@@ -250,3 +250,57 @@ def check_statement(stmt: Statement) -> list[Finding]:
 def check(resources: Mapping[str, Any]) -> list[Finding]:
     """Every finding over every Allow statement of the rendered template's resources."""
     return [f for stmt in allow_statements(resources) for f in check_statement(stmt)]
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def _as_str_list(value: Any) -> list[str]:
+    return [str(v) for v in _as_list(value)]
+
+
+def role_statements(
+    translated: Mapping[str, Any], rendered: Mapping[str, Any], role: str
+) -> list[dict[str, Any]]:
+    """The statements granting `role`: its inline policies, and the stack's managed policies and
+    AWS::IAM::Policy resources attached to it (references read on the translated template,
+    statements on the rendered one). AWS-managed policies such as AWSLambdaBasicExecutionRole are
+    left out: they grant the Lambda runtime, not the code."""
+
+    def refs(value: Any) -> set[str]:
+        return {v["Ref"] for v in _as_list(value) if isinstance(v, dict) and set(v) == {"Ref"}}
+
+    if role not in rendered:
+        return []  # its Condition is false in this rendering: the role does not exist
+    props = translated[role].get("Properties") or {}
+    documents = [p.get("PolicyDocument") or {} for p in rendered[role]["Properties"].get("Policies") or []]
+    attached = refs(props.get("ManagedPolicyArns"))
+    for logical_id, resource in translated.items():
+        if resource.get("Type") in {"AWS::IAM::Policy", "AWS::IAM::RolePolicy"}:
+            rprops = resource.get("Properties") or {}
+            if role in refs(rprops.get("Roles")) | refs(rprops.get("RoleName")):
+                attached.add(logical_id)
+    for logical_id in sorted(attached):
+        if logical_id in rendered:
+            documents.append(rendered[logical_id]["Properties"].get("PolicyDocument") or {})
+    return [s for d in documents for s in _as_list(d.get("Statement"))]
+
+
+def _glob(pattern: str, value: str, *, case: bool) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def _matches(stmt: Mapping[str, Any], action: str, resource: str) -> bool:
+    actions, resources = _as_str_list(stmt.get("Action")), _as_str_list(stmt.get("Resource", "*"))
+    return any(_glob(a, action, case=False) for a in actions) and any(
+        _glob(r, resource, case=True) for r in resources
+    )
+
+
+def allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Whether the statements allow `action` on `resource` (IAM wildcards; an explicit Deny wins;
+    conditions are not evaluated)."""
+    if any(s.get("Effect") == "Deny" and _matches(s, action, resource) for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and _matches(s, action, resource) for s in statements)

@@ -58,7 +58,7 @@ def metric_references(body: dict[str, Any]) -> Iterator[tuple[str, str, dict[str
 def check_metric(namespace: str, name: str) -> str | None:
     """Why a reference is wrong, or None."""
     if namespace == NAMESPACE:
-        ours = set(contract.METERING_METRICS) | set(contract.BUDGET_METRICS)
+        ours = set(contract.METERING_METRICS) | set(contract.BUDGET_METRICS) | set(contract.ENDPOINT_METRICS)
         return None if name in ours else f"{name} is not in the metric contract"
     if namespace == contract.AWS_BEDROCK_NAMESPACE:
         return None if name in contract.AWS_BEDROCK_METRICS else f"{name} is not an AWS/Bedrock metric"

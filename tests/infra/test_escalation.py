@@ -131,7 +131,7 @@ def test_incidents_are_encrypted_and_expire_and_pages_are_encrypted() -> None:
     table = resources()["IncidentsTable"]["Properties"]
     assert table["SSESpecification"] == {"SSEEnabled": True}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
-    assert resources()["EscalationTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert resources()["EscalationTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "TopicKey"}
 
 
 def test_the_async_resolver_has_an_on_failure_destination() -> None:

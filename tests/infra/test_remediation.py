@@ -135,7 +135,9 @@ def test_the_lock_expires_through_the_table_ttl() -> None:
 
 
 def test_the_topic_is_encrypted() -> None:
-    assert load_template()["Resources"]["RemediationTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert load_template()["Resources"]["RemediationTopic"]["Properties"]["KmsMasterKeyId"] == {
+        "Ref": "TopicKey"
+    }
 
 
 def test_the_async_trigger_has_an_on_failure_destination() -> None:

@@ -195,6 +195,7 @@ _SHAPES: Final[dict[str, dict[str | None, str]]] = {
     },
     "AWS::KMS::Alias": {None: "{name}"},
     "AWS::S3::Bucket": {None: "{name}", "Arn": "arn:aws:s3:::{name}"},
+    "AWS::S3::BucketPolicy": {None: "{name}"},
 }
 _SERVICE = {"stepfunctions": "states", "cloudwatch": "cloudwatch"}
 _NAME_PROPERTIES = (
@@ -204,18 +205,22 @@ _NAME_PROPERTIES = (
 
 
 def _routes_reply(props: Mapping[str, Any]) -> dict[str, str]:
-    from bedrock_watch.routes import invoke_arns, parse_declarations
+    from bedrock_watch.routes import parse_declarations, seeder_reply
 
-    specs = parse_declarations(str(props["Routes"]))
-    arns = invoke_arns(
-        specs, partition=str(props["Partition"]), region=str(props["Region"]), account=str(props["Account"])
+    return seeder_reply(
+        parse_declarations(str(props["Routes"])),
+        partition=str(props["Partition"]),
+        region=str(props["Region"]),
+        account=str(props["Account"]),
     )
-    return {"Routes": ",".join(specs), "InvokeArns": ",".join(arns)}
 
 
 # What each custom resource replies (its Data), computed by the domain code its handler runs.
 CUSTOM_REPLIES: Final[dict[str, Callable[[Mapping[str, Any]], dict[str, str]]]] = {
     "Custom::Routes": _routes_reply,
+    # These two reply with no Data (their FAILED reason's size: tests/unit/deploy).
+    "Custom::ConfigurationCheck": lambda props: {},
+    "Custom::InvocationLogging": lambda props: {},
 }
 
 
@@ -231,62 +236,79 @@ def stand_in_name(stack_name: str, logical_id: str) -> str:
 Lookup = Callable[[str, str | None], Any]
 
 
-def render(
-    template: Mapping[str, Any], deployment: Deployment = Deployment(), lookup: Lookup | None = None
-) -> dict[str, Any]:
-    """The translated template's resources with every intrinsic resolved to a representative value.
+class Rendered:
+    """The translated template with every intrinsic resolved to a representative value.
 
     `lookup(logical_id, attribute)` may answer first (the sandbox's physical ids); it raises
     LookupError to fall back to the representative value.
     """
-    resources: Mapping[str, Any] = template.get("Resources") or {}
-    params = parameter_values(load_template(), dict(deployment.parameters))
-    resolver: Resolver
 
-    def standin(logical_id: str, attribute: str | None) -> Any:
-        if lookup is not None:
+    def __init__(
+        self, template: Mapping[str, Any], deployment: Deployment = Deployment(), lookup: Lookup | None = None
+    ) -> None:
+        self.template = template
+        self.deployment = deployment
+        self._lookup = lookup
+        self._declared: Mapping[str, Any] = template.get("Resources") or {}
+        params = parameter_values(load_template(), dict(deployment.parameters))
+        self.resolver = Resolver.for_template(
+            template,
+            params,
+            deployment.stack_name,
+            self.value,
+            region=deployment.region,
+            account_id=deployment.account_id,
+        )
+
+    def value(self, logical_id: str, attribute: str | None = None) -> Any:
+        """What `Ref` (attribute None) or `Fn::GetAtt` of the resource returns."""
+        if self._lookup is not None:
             try:
-                return lookup(logical_id, attribute)
+                return self._lookup(logical_id, attribute)
             except LookupError:
                 pass
-        resource = resources.get(logical_id)
+        resource = self._declared.get(logical_id)
         if resource is None:
             raise UnknownShape(f"reference to {logical_id}, which the translated template does not declare")
         type_ = str(resource.get("Type"))
+        if type_ in CUSTOM_REPLIES and attribute is not None:
+            reply = CUSTOM_REPLIES[type_](self.resolver.resolve(resource.get("Properties") or {}))
+            if attribute in reply:
+                return reply[attribute]
         shape = _SHAPES.get(type_, {}).get(attribute)
         if shape is None:
-            if type_ in CUSTOM_REPLIES and attribute is not None:
-                reply = CUSTOM_REPLIES[type_](resolver.resolve(resource.get("Properties") or {}))
-                if attribute in reply:
-                    return reply[attribute]
             raise UnknownShape(
                 f"no representative value for {type_} {'Ref' if attribute is None else attribute}"
             )
         props = resource.get("Properties") or {}
         named = next((props[k] for k in _NAME_PROPERTIES if k in props), None)
         name = (
-            resolver.resolve(named) if named is not None else stand_in_name(deployment.stack_name, logical_id)
+            self.resolver.resolve(named)
+            if named is not None
+            else stand_in_name(self.deployment.stack_name, logical_id)
         )
         service = type_.split("::")[1].lower()
         return shape.format(
             name=name,
             service=_SERVICE.get(service, service),
-            region=deployment.region,
-            account=deployment.account_id,
+            region=self.deployment.region,
+            account=self.deployment.account_id,
         )
 
-    resolver = Resolver.for_template(
-        template,
-        params,
-        deployment.stack_name,
-        standin,
-        region=deployment.region,
-        account_id=deployment.account_id,
-    )
-    out: dict[str, Any] = {}
-    for logical_id, resource in resources.items():
-        condition = resource.get("Condition")
-        if condition is not None and not resolver.condition(str(condition)):
-            continue
-        out[logical_id] = resolver.resolve(resource)
-    return out
+    @functools.cached_property
+    def resources(self) -> dict[str, Any]:
+        """Every resource whose Condition holds, resolved."""
+        out: dict[str, Any] = {}
+        for logical_id, resource in self._declared.items():
+            condition = resource.get("Condition")
+            if condition is not None and not self.resolver.condition(str(condition)):
+                continue
+            out[logical_id] = self.resolver.resolve(resource)
+        return out
+
+
+def render(
+    template: Mapping[str, Any], deployment: Deployment = Deployment(), lookup: Lookup | None = None
+) -> dict[str, Any]:
+    """The translated template's resources, resolved (see Rendered)."""
+    return Rendered(template, deployment, lookup).resources

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import html
 import json
-import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 from bedrock_watch.channels.slack import ACK_ACTION_ID
-from bedrock_watch.signing import InvalidSignature
+from bedrock_watch.webrequest import BadRequest, parse_form
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,42 +21,67 @@ class SlackAck:
     user: str
 
 
-def parse_form(body: str) -> dict[str, str]:
-    """An application/x-www-form-urlencoded body (first value of each field)."""
-    return {k: v[0] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _string(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def slack_ack(body: str) -> SlackAck | None:
-    """The acknowledge button press in a Slack interaction payload, or None for other interactions."""
+    """The acknowledge button press in a Slack interaction payload, or None for other interactions.
+
+    BadRequest when the form carries no interaction payload object (Slack always sends one)."""
+    raw = parse_form(body).get("payload", "")
     try:
-        payload = json.loads(parse_form(body).get("payload", ""))
-    except json.JSONDecodeError:
-        raise InvalidSignature("Slack request carries no valid interaction payload") from None
-    for action in payload.get("actions") or []:
-        if action.get("action_id") == ACK_ACTION_ID and action.get("value"):
-            user = payload.get("user") or {}
-            name = user.get("username") or user.get("name") or user.get("id") or "unknown Slack user"
-            return SlackAck(str(action["value"]), f"{name} (Slack)")
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest("Slack request carries no valid interaction payload") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("Slack interaction payload is not a JSON object")
+    actions = payload.get("actions")
+    for raw_action in actions if isinstance(actions, list) else []:
+        action = _object(raw_action)
+        token = _string(action.get("value"))
+        if action.get("action_id") == ACK_ACTION_ID and token:
+            user = _object(payload.get("user"))
+            name = (
+                _string(user.get("username"))
+                or _string(user.get("name"))
+                or _string(user.get("id"))
+                or "unknown Slack user"
+            )
+            return SlackAck(token, f"{name[:100]} (Slack)")
     return None
 
 
-def pagerduty_ack(body: str) -> tuple[str, str] | None:
-    """(incident id, who) of a v3 `incident.acknowledged` webhook, or None for other events.
+def pagerduty_ack(payload: Any) -> tuple[str, str] | None:
+    """(incident id, who) of a v3 `incident.acknowledged` webhook (parsed JSON), or None for
+    other events and shapes.
 
     Our incident id is the Events API dedup_key, which PagerDuty reports as `incident_key`.
     """
-    try:
-        event = json.loads(body).get("event") or {}
-    except (json.JSONDecodeError, AttributeError):
-        return None
+    event = _object(_object(payload).get("event"))
     if event.get("event_type") != "incident.acknowledged":
         return None
-    data = event.get("data") or {}
-    incident_key = data.get("incident_key")
+    incident_key = _string(_object(event.get("data")).get("incident_key"))
     if not incident_key:
         return None
-    agent = (event.get("agent") or {}).get("summary") or "unknown PagerDuty user"
-    return str(incident_key), f"{agent} (PagerDuty)"
+    agent = _string(_object(event.get("agent")).get("summary")) or "unknown PagerDuty user"
+    return incident_key[:200], f"{agent[:100]} (PagerDuty)"
+
+
+def servicenow_ack(payload: Any) -> tuple[str, str] | None:
+    """(incident id, who) of the Business Rule's call ({"incident", "acknowledgedBy"}), or None.
+
+    The incident id is our incident's, which the ServiceNow incident carries as correlation_id."""
+    body = _object(payload)
+    incident = _string(body.get("incident"))
+    if not incident:
+        return None
+    who = _string(body.get("acknowledgedBy")) or "unknown ServiceNow user"
+    return incident[:200], f"{who[:100]} (ServiceNow)"
 
 
 _STYLE = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}"

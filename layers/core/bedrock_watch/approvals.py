@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+
+from botocore.exceptions import ClientError
 
 from bedrock_watch.channels import ChannelError
 from bedrock_watch.errors import BedrockWatchError
@@ -27,6 +30,12 @@ from bedrock_watch.pages import Message
 from bedrock_watch.signing import InvalidSignature, LinkClaims, sign, verify
 
 DECISIONS = ("approve", "reject")
+NO_LONGER_NEEDED = (
+    "This approval is no longer needed: the remediation was already decided, timed out or ended. "
+    "Nothing was changed."
+)
+# What Step Functions answers for a task token that no longer waits (timed out, execution ended).
+_GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 class ApprovalNotPending(BedrockWatchError):
@@ -159,30 +168,46 @@ class Decision:
 
 
 def decide(
-    *, dynamodb: Any, sfn: Any, table_name: str, secret: bytes, token: str, decision: str, decided_by: str
+    *,
+    dynamodb: Any,
+    sfn: Any,
+    table_name: str,
+    secret: bytes,
+    token: str,
+    decision: str,
+    decided_by: str,
+    now: float | None = None,
 ) -> Decision:
-    """Verify the link and answer the waiting task once; InvalidSignature or ApprovalNotPending."""
+    """Verify the link and answer the waiting task once; InvalidSignature or ApprovalNotPending
+    (already decided, timed out or ended: then nothing changes and the clicker is told so)."""
     claims = check_link(secret, token, decision)
     try:
-        # Deleting with ReturnValues makes the token single-use even under concurrent clicks.
+        # Deleting with a condition and ReturnValues makes the token single-use even under
+        # concurrent clicks; an approval past its wait (DynamoDB TTL deletes lazily) is not taken.
         item = dynamodb.delete_item(
             TableName=table_name,
             Key={"pk": {"S": f"approval#{claims.subject}"}},
-            ConditionExpression="attribute_exists(pk)",
+            ConditionExpression="attribute_exists(pk) AND expiresAt > :now",
+            ExpressionAttributeValues={":now": {"N": str(int(time.time() if now is None else now))}},
             ReturnValues="ALL_OLD",
         )["Attributes"]
     except dynamodb.exceptions.ConditionalCheckFailedException:
-        raise ApprovalNotPending("this remediation was already decided or is no longer waiting") from None
+        raise ApprovalNotPending(NO_LONGER_NEEDED) from None
     result = Decision(decision, claims.subject, item["route"]["S"], item["target"]["S"])
     task_token = item["taskToken"]["S"]
-    if decision == "approve":
-        sfn.send_task_success(taskToken=task_token, output=json.dumps({"approvedBy": decided_by}))
-    else:
-        sfn.send_task_failure(
-            taskToken=task_token,
-            error="ApprovalRejected",
-            cause=f"rejected by {decided_by}: route {result.route} left unchanged",
-        )
+    try:
+        if decision == "approve":
+            sfn.send_task_success(taskToken=task_token, output=json.dumps({"approvedBy": decided_by}))
+        else:
+            sfn.send_task_failure(
+                taskToken=task_token,
+                error="ApprovalRejected",
+                cause=f"rejected by {decided_by}: route {result.route} left unchanged",
+            )
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in _GONE:
+            raise ApprovalNotPending(NO_LONGER_NEEDED) from None
+        raise
     return result
 
 

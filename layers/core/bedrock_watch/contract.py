@@ -47,6 +47,7 @@ DEFAULT_METRIC_DETAIL: Final = LEAN
 # Who publishes a metric: the function (functions/<publisher>/) whose EMF carries it.
 METERING: Final = "invocation_metrics"
 BUDGET_GUARD: Final = "budget_guard"
+ENDPOINTS: Final = "public_endpoints"  # the ack and approval-link function URLs
 
 # How many values a dimension takes, by population name (the cost model counts them per fleet).
 POPULATION_MODELS: Final = "models"
@@ -194,6 +195,16 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
             ("HoursUntilBudgetExhausted", "None"),
         )
     ),
+    # ---- public endpoints (escalation_ack, remediation_approval_link): one line per refusal.
+    # One metric for every endpoint together, at [] only: reason, endpoint and source stay fields
+    # of the line (Logs Insights), never dimensions (each value would be another billed metric).
+    MetricSpec(
+        "RefusedRequests",
+        "Count",
+        ENDPOINTS,
+        levels(lean=(ALL,)),
+        read_by="operations dashboard: pipeline (refused requests at the public endpoints)",
+    ),
 )
 
 SPECS: Final[Mapping[str, MetricSpec]] = {spec.name: spec for spec in METRICS}
@@ -230,6 +241,9 @@ BUDGET_METRICS: Final[dict[str, str]] = units(BUDGET_GUARD)
 PER_REQUEST_METRICS: Final = frozenset(s.name for s in METRICS if s.per_request)
 # Denominators alarms divide by: always present in a document, even when zero.
 ALWAYS_PRESENT_METRICS: Final = frozenset(s.name for s in METRICS if s.always_present)
+
+REFUSED_REQUESTS: Final = "RefusedRequests"
+ENDPOINT_METRICS: Final[dict[str, str]] = units(ENDPOINTS)
 
 # AWS/Bedrock built-in metrics (FACTS §3), dimension ModelId (or none for all models).
 AWS_BEDROCK_NAMESPACE: Final = "AWS/Bedrock"
@@ -280,8 +294,3 @@ TAG_SIGNAL: Final = "Signal"
 SIGNAL_COMPOSITE_INPUT: Final = "composite-input"
 SEVERITIES: Final = frozenset({"critical", "warning"})
 REMEDIATIONS: Final = frozenset({"none", "failover", "downgrade"})
-
-# The most MonitoredModels entries a stack takes: each adds 7 alarms, and the stack must stay
-# under CloudFormation's 500 resources with room for the rest of the stack (about 140 after the
-# SAM transform). Refused above this at deploy time by the ConfigurationCheck resource.
-MAX_MONITORED_MODELS: Final = 40

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bedrock_watch import limits
 from bedrock_watch.budgets import parse_application_budgets
-from bedrock_watch.contract import MAX_MONITORED_MODELS
 from bedrock_watch.errors import ConfigurationError
 from bedrock_watch.policy import parse_policy
 from bedrock_watch.records import ModelKind, parse_model_id
@@ -38,6 +38,7 @@ CHECKED_PARAMETERS: Final = (
     "InferenceProfileMap",
     "BudgetDowngradeRoute",
     "BudgetDowngradeRoutes",
+    "EscalationAlarmPrefixes",
 )
 # CloudFormation's whole custom-resource reply is at most 4,096 bytes; the reason is one part.
 MAX_REASON_CHARS: Final = 1000
@@ -92,12 +93,11 @@ def parse_monitored_models(
     problems: list[str] = []
     models: list[MonitoredModel] = []
     entries = _entries(value)
-    if len(entries) > MAX_MONITORED_MODELS:
-        problems.append(
-            f"MonitoredModels: {len(entries)} entries; at most {MAX_MONITORED_MODELS} are supported "
-            "(each adds 7 alarms; CloudFormation allows 500 resources per stack)"
-        )
-    first_seen: dict[str, int] = {}
+    try:
+        # the stack's limits: entry count, id length, entries colliding in Fn::ForEach
+        limits.check_monitored_models(entries)
+    except ConfigurationError as err:
+        problems.append(str(err))
     for i, entry in enumerate(entries):
         where = f"MonitoredModels[{i}]"
         parts = entry.split("=")
@@ -126,9 +126,6 @@ def parse_monitored_models(
                     f"{where}: {model_id!r} is not a model of route {route!r} "
                     f"({', '.join(spec.candidates)}); its alarms would switch a route that does not call it"
                 )
-        if model_id in first_seen:
-            problems.append(f"{where}: {model_id!r} is already monitored by entry {first_seen[model_id]}")
-        first_seen.setdefault(model_id, i)
         if len(problems) == bad:
             models.append(MonitoredModel(model_id, route, int(quota_text)))
     return models, problems
@@ -202,6 +199,10 @@ def check_configuration(values: Mapping[str, Any]) -> list[str]:
             check(str(values.get(parameter) or ("default" if parameter == "EscalationPolicy" else "{}")))
         except ConfigurationError as err:
             problems.append(_named(parameter, str(err)))
+    try:
+        limits.check_escalation_alarm_prefixes(_entries(values.get("EscalationAlarmPrefixes", "")))
+    except ConfigurationError as err:
+        problems.append(str(err))
     if routes is not None:
         downgrade = str(values.get("BudgetDowngradeRoute") or "").strip()
         if downgrade:

@@ -28,7 +28,14 @@ from bedrock_watch.channels.registry import ChannelFactory
 from bedrock_watch.config import env_int, env_str
 from bedrock_watch.contract import SEVERITIES, SIGNAL_COMPOSITE_INPUT, TAG_SEVERITY, TAG_SIGNAL
 from bedrock_watch.errors import BedrockWatchError
-from bedrock_watch.incidents import IncidentClosed, IncidentStore, incident_id_for
+from bedrock_watch.incidents import (
+    ACKNOWLEDGED,
+    OPEN,
+    IncidentClosed,
+    IncidentStore,
+    event_epoch,
+    incident_id_for,
+)
 from bedrock_watch.pages import (
     Kind,
     Message,
@@ -39,6 +46,7 @@ from bedrock_watch.pages import (
     render,
 )
 from bedrock_watch.policy import parse_policy, plan
+from bedrock_watch.webrequest import Refusals
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -123,6 +131,7 @@ class Escalation:
         self._sfn = sfn
         self._sns = sns
         self._http = http or HttpClient()
+        self.refusals = Refusals(settings.metrics_namespace)
 
     # ---------------------------------------------------------------- AWS helpers
     def _cw(self) -> CloudWatchClient:
@@ -246,6 +255,7 @@ class Escalation:
             severity=severity,
             context=context.as_dict(),
             steps=steps,
+            alarm_at=event_epoch(state.get("timestamp") or event.get("time")),
         )
         logger.info("incident", incident=outcome.incident_id, opened=outcome.opened, reason=outcome.reason)
         return {
@@ -288,6 +298,17 @@ class Escalation:
                 failures.append(
                     {"channel": ref, "error": f"{type(err).__name__}: {err}", "at": self.store.now()}
                 )
+            except Exception as err:
+                # Not a failure mode the channel knows: still a failed delivery, never a lost page
+                # (the tier's other channels are tried, told and the failure recorded).
+                logger.exception("channel failed unexpectedly", channel=ref, incident=message.incident_id)
+                failures.append(
+                    {
+                        "channel": ref,
+                        "error": f"unexpected {type(err).__name__}: {err}"[:500],
+                        "at": self.store.now(),
+                    }
+                )
             else:
                 delivered.append(ref)
         return delivered, failures
@@ -317,9 +338,13 @@ class Escalation:
                 note=note,
             )
             self._deliver(delivered, notice)
-        self.store.record_page(
+        after = self.store.record_page(
             incident["incidentId"], step=step, kind=kind, delivered=delivered, failures=failures
         )
+        if after["status"] != OPEN and delivered:
+            # Acknowledged or resolved while this tier was being paged: the acknowledger told the
+            # channels recorded before; these were recorded after, so they hear it from here.
+            self._tell(after, delivered, *_closing_notice(after))
         logger.info(
             "paged tier",
             incident=incident["incidentId"],
@@ -384,32 +409,29 @@ class Escalation:
             )
 
     def _tell_paged_channels(self, incident: dict[str, Any], kind: Kind, note: str) -> None:
-        refs = list(incident.get("pagedChannels", []))
+        self._tell(incident, list(incident.get("pagedChannels", [])), kind, note)
+
+    def _tell(self, incident: dict[str, Any], refs: list[str], kind: Kind, note: str) -> None:
         if not refs:
             return
+        tiers = list(dict.fromkeys(str(p["tier"]) for p in incident.get("pagedTiers", [])))
         message = render(
             PageContext.from_dict(incident["context"]),
             kind=kind,
             incident_id=incident["incidentId"],
-            tier="all",
+            tier=",".join(tiers) or "all",
             note=note,
         )
         _, failures = self._deliver(refs, message)
         self.store.add_channel_failures(incident["incidentId"], failures)
 
-    def verify_link(self, incident_id: str, token: str, *, via: str, source: str = "") -> signing.LinkClaims:
-        """The claims of a valid acknowledge link for this incident; InvalidSignature (recorded) otherwise."""
-        try:
-            return signing.verify(
-                self._link_secret(), token, purpose=ACK_PURPOSE, subject=incident_id or None
-            )
-        except signing.InvalidSignature as err:
-            self.refuse(incident_id, via=via, reason=str(err), source=source)
-            raise
+    def verify_link(self, incident_id: str, token: str) -> signing.LinkClaims:
+        """The claims of a valid acknowledge link for this incident; InvalidSignature otherwise."""
+        return signing.verify(self._link_secret(), token, purpose=ACK_PURPOSE, subject=incident_id or None)
 
-    def check_link(self, incident_id: str, token: str, *, source: str = "") -> AckResult | None:
+    def check_link(self, incident_id: str, token: str) -> AckResult | None:
         """Verify a link without using it: None if it can acknowledge, else why there is nothing to do."""
-        self.verify_link(incident_id, token, via="link", source=source)
+        self.verify_link(incident_id, token)
         incident = self.store.require(incident_id)
         if incident["status"] == "open":
             return None
@@ -417,35 +439,24 @@ class Escalation:
         message = f"The incident is already {incident['status']}" + (f" by {by}" if by else "") + "."
         return AckResult(incident_id, False, incident["status"], by, message)
 
-    def refuse(self, incident_id: str, *, via: str, reason: str, source: str = "") -> None:
-        """Record a refused acknowledgement."""
-        logger.warning("acknowledgement refused", incident=incident_id, via=via, reason=reason)
-        self.store.record_refusal(incident_id=incident_id, via=via, reason=reason, source=source)
-
-    def acknowledge(
-        self, incident_id: str, *, by: str, via: str, token: str | None = None, source: str = ""
-    ) -> AckResult:
+    def acknowledge(self, incident_id: str, *, by: str, via: str, token: str | None = None) -> AckResult:
         """Acknowledge the incident and stop its escalation at once.
 
         With `token` (signed link, Slack button) the link is verified and consumed; a forged,
-        expired, replayed or wrong-incident link raises InvalidSignature, is recorded, and
-        changes nothing. PagerDuty webhooks and the console (already authenticated) pass no token.
+        expired, replayed or wrong-incident link raises InvalidSignature (the endpoint counts it
+        as a refusal) and changes nothing. Vendor webhooks and the console (already
+        authenticated) pass no token.
         """
         nonce = None
         if token is not None:
-            claims = self.verify_link(incident_id, token, via=via, source=source)
+            claims = self.verify_link(incident_id, token)
             incident_id, nonce = claims.subject, claims.nonce
         try:
             incident = self.store.acknowledge(incident_id, by=by, via=via, nonce=nonce)
-        except signing.InvalidSignature as err:  # LinkReplayed
-            self.refuse(incident_id, via=via, reason=str(err), source=source)
-            raise
         except IncidentClosed as err:
             return AckResult(incident_id, False, err.status, err.by, str(err))
         self._stop_execution_wait(incident, {"outcome": "acknowledged", "by": by, "via": via})
-        self._tell_paged_channels(
-            incident, "acknowledged", f"Acknowledged by {by} via {via}. Escalation stopped."
-        )
+        self._tell_paged_channels(incident, *_closing_notice(incident))
         logger.info("acknowledged", incident=incident_id, by=by, via=via)
         return AckResult(incident_id, True, "acknowledged", by, f"Acknowledged by {by}. Escalation stopped.")
 
@@ -453,16 +464,20 @@ class Escalation:
         """The alarm is OK again: resolve its open incident, stop escalation, tell every channel paged."""
         detail = event.get("detail") or {}
         alarm_name = str(detail.get("alarmName") or "")
-        incident_id = self.store.open_incident_for(alarm_name) if alarm_name else None
+        state = detail.get("state") or {}
+        ok_at = event_epoch(state.get("timestamp") or event.get("time"))
+        incident_id = self.store.open_incident_for(alarm_name, ok_at=ok_at) if alarm_name else None
+        if alarm_name and ok_at is not None:
+            self.store.note_ok(alarm_name, ok_at)
         if not incident_id:
             return {"alarmName": alarm_name, "resolved": None}
-        reason = str((detail.get("state") or {}).get("reason") or "alarm returned to OK")[:600]
+        reason = str(state.get("reason") or "alarm returned to OK")[:600]
         try:
             incident = self.store.resolve(incident_id, reason=reason)
         except IncidentClosed:
             return {"alarmName": alarm_name, "resolved": None}
         self._stop_execution_wait(incident, {"outcome": "resolved"})
-        self._tell_paged_channels(incident, "resolved", f"The alarm returned to OK: {reason}")
+        self._tell_paged_channels(incident, *_closing_notice(incident))
         logger.info("resolved", incident=incident_id, alarm=alarm_name)
         return {"alarmName": alarm_name, "resolved": incident_id}
 
@@ -477,6 +492,18 @@ class Escalation:
         )
         self.store.add_timeline(incident_id, "remediation finished", summary)
         return {"alarmName": alarm_name, "incidentId": incident_id}
+
+
+def _closing_notice(incident: dict[str, Any]) -> tuple[Kind, str]:
+    """The follow-up for an incident that is no longer open: (kind, note)."""
+    if incident["status"] == ACKNOWLEDGED:
+        by, via = incident.get("acknowledgedBy", ""), incident.get("acknowledgedVia", "")
+        return "acknowledged", f"Acknowledged by {by} via {via}. Escalation stopped."
+    reason = next(
+        (e.get("detail", "") for e in reversed(incident.get("timeline", [])) if e.get("event") == "resolved"),
+        "",
+    )
+    return "resolved", f"The alarm returned to OK: {reason}" if reason else "The alarm returned to OK."
 
 
 def build(settings: EscalationSettings | None = None) -> Escalation:

@@ -6,8 +6,6 @@ Items share one table, keyed by `pk`:
 - `ALARM#<alarm name>`: points at the alarm's open incident. Set with a condition, it is what
   keeps a flapping alarm (a new ALARM transition before OK) from opening a second incident; OK
   clears it, so ALARM -> OK -> ALARM opens two.
-- `REFUSAL#<time>#<id>`: a refused acknowledgement (forged, expired, replayed, wrong incident),
-  kept apart so a refused request changes nothing on the incident.
 Every item carries `expiresAt` (TTL).
 """
 
@@ -15,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +48,15 @@ class IncidentClosed(BedrockWatchError):
 
 class LinkReplayed(InvalidSignature):
     """This acknowledge link was already used once."""
+
+
+def event_epoch(timestamp: Any) -> float | None:
+    """Epoch seconds of an alarm event's state timestamp ("2026-11-26T14:05:10.430+0000")."""
+    try:
+        moment = datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def incident_id_for(alarm_arn: str, transition_timestamp: str) -> str:
@@ -133,20 +139,35 @@ class IncidentStore:
             raise IncidentNotFound(f"no incident {incident_id}")
         return incident
 
-    def open_incident_for(self, alarm_name: str) -> str | None:
-        """Id of the alarm's open (unresolved) incident, if any."""
+    def open_incident_for(self, alarm_name: str, *, ok_at: float | None = None) -> str | None:
+        """Id of the alarm's open (unresolved) incident, if any; with `ok_at` (the time of an OK
+        transition), only if that episode began before it (an older OK does not end a newer ALARM)."""
         item = self._table.get_item(Key={"pk": f"ALARM#{alarm_name}"}, ConsistentRead=True).get("Item")
         value = (item or {}).get("openIncidentId")
-        return str(value) if value else None
+        if not value:
+            return None
+        began = _plain((item or {}).get("episodeAt"))
+        if ok_at is not None and isinstance(began, int | float) and began > ok_at:
+            return None
+        return str(value)
 
-    def refusals(self) -> list[dict[str, Any]]:
-        """Refused acknowledgements, oldest first (small table: a scan is fine for operators)."""
-        from boto3.dynamodb.conditions import Attr
-
-        items = self._table.scan(FilterExpression=Attr("pk").begins_with("REFUSAL#"), ConsistentRead=True)[
-            "Items"
-        ]
-        return sorted((_plain(i) for i in items), key=lambda i: str(i["pk"]))
+    def note_ok(self, alarm_name: str, ok_at: float) -> None:
+        """Remember the alarm's latest OK transition: an ALARM event from before it that arrives
+        late (EventBridge does not promise order) must not open an incident."""
+        try:
+            self._table.update_item(
+                Key={"pk": f"ALARM#{alarm_name}"},
+                UpdateExpression="SET lastOkAt = :t, alarmName = :name, expiresAt = :exp",
+                ConditionExpression="attribute_not_exists(lastOkAt) OR lastOkAt < :t",
+                ExpressionAttributeValues={
+                    ":t": _dynamo(ok_at),
+                    ":name": alarm_name,
+                    ":exp": self._expires(),
+                },
+            )
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
 
     # ---------------------------------------------------------------- writes
     def open(
@@ -157,19 +178,32 @@ class IncidentStore:
         severity: str,
         context: dict[str, Any],
         steps: list[dict[str, Any]],
+        alarm_at: float | None = None,
     ) -> OpenOutcome:
-        """Open the episode's incident unless this event is a duplicate or the alarm already has one."""
+        """Open the episode's incident unless this event is a duplicate, the alarm already has one,
+        or the alarm was OK again after `alarm_at` (the epoch of this ALARM transition)."""
         pointer = {"pk": f"ALARM#{alarm_name}"}
+        values: dict[str, Any] = {":id": incident_id, ":name": alarm_name, ":exp": self._expires()}
+        condition = "(attribute_not_exists(openIncidentId) OR openIncidentId = :id)"
+        update = "SET openIncidentId = :id, alarmName = :name, expiresAt = :exp"
+        if alarm_at is not None:
+            condition += " AND (attribute_not_exists(lastOkAt) OR lastOkAt < :at)"
+            update += ", episodeAt = :at"
+            values[":at"] = _dynamo(alarm_at)
         try:
             self._table.update_item(
                 Key=pointer,
-                UpdateExpression="SET openIncidentId = :id, alarmName = :name, expiresAt = :exp",
-                ConditionExpression="attribute_not_exists(openIncidentId) OR openIncidentId = :id",
-                ExpressionAttributeValues={":id": incident_id, ":name": alarm_name, ":exp": self._expires()},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except ClientError as err:
             if not _conditional_failed(err):
                 raise
+            seen = _plain(self._table.get_item(Key=pointer, ConsistentRead=True).get("Item") or {})
+            last_ok = seen.get("lastOkAt")
+            if alarm_at is not None and isinstance(last_ok, int | float) and last_ok >= alarm_at:
+                return OpenOutcome(False, "", "the alarm is already OK again (its OK event arrived first)")
             current = self.open_incident_for(alarm_name) or ""
             if current:
                 # bounded: an alarm flapping for days must not grow the item towards 400 KB
@@ -271,8 +305,9 @@ class IncidentStore:
         kind: str,
         delivered: list[str],
         failures: list[dict[str, str]],
-    ) -> None:
-        """Record a page (or final notice): which channels got it, which failed and why."""
+    ) -> dict[str, Any]:
+        """Record a page (or final notice): which channels got it, which failed and why; the
+        incident after the update (an acknowledgement may have landed while the tier was paged)."""
         now = self.now()
         page = {"at": now, "kind": kind, "tier": step["tier"], "index": step["index"], "delivered": delivered}
         detail = f"tier {step['tier']} via {', '.join(delivered) or 'nothing'}"
@@ -290,12 +325,14 @@ class IncidentStore:
         if kind == "final":
             expression = expression.replace("SET ", "SET exhausted = :true, ", 1)
             values[":true"] = True
-        self._table.update_item(
+        result = self._table.update_item(
             Key={"pk": f"INCIDENT#{incident_id}"},
             UpdateExpression=expression,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
         )
+        return _plain(result["Attributes"])
 
     def add_channel_failures(self, incident_id: str, failures: list[dict[str, str]]) -> None:
         """Record failures of follow-up notices (acknowledged/resolved)."""
@@ -385,18 +422,3 @@ class IncidentStore:
         incident = _plain(result["Attributes"])
         self._clear_pointer(incident["alarmName"], incident_id)
         return incident
-
-    def record_refusal(self, *, incident_id: str, via: str, reason: str, source: str = "") -> None:
-        """Keep a refused acknowledgement for the audit (the incident itself is not touched)."""
-        now = self.now()
-        self._table.put_item(
-            Item={
-                "pk": f"REFUSAL#{now}#{uuid.uuid4().hex[:8]}",
-                "incidentId": incident_id[:100] or "unknown",
-                "via": via,
-                "reason": reason[:500],
-                "source": source[:100],
-                "at": now,
-                "expiresAt": self._expires(),
-            }
-        )

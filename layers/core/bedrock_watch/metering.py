@@ -6,6 +6,9 @@ application inference profiles → price → guard the Application dimension →
 
 A bad envelope raises EnvelopeError so the asynchronous invoke is retried and then lands in the
 on-failure queue; a bad record never raises: it is counted as MalformedRecords with its reason.
+A delivery that decompresses past MAX_DECOMPRESSED_BYTES (a gzip bomb: 258 KB can inflate to
+~500 MB) is cut off there, never inflated in full, and counted as one malformed delivery with the
+reason: retrying it would only fail again.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_line
 
 GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # zlib's gzip mode: one member, faster than the gzip module
+# The largest delivery the bench can build inside Lambda's 1 MB event decompresses to ~9.4 MB and
+# peaks at ~46 MB RSS (about 3 MB of memory per MB inflated, on top of ~19 MB after import);
+# twice that is still well inside a 128 MB function, and a bomb stops here (docs/decisions.md).
+MAX_DECOMPRESSED_BYTES: Final = 20 * 1024 * 1024
+OVERSIZED_REASON: Final = (
+    f"delivery decompresses past {MAX_DECOMPRESSED_BYTES // (1024 * 1024)} MB: "
+    "not a CloudWatch Logs batch (a gzip bomb?), dropped unread"
+)
 APPLICATION_MAX_LENGTH: Final = 64
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 _UNSAFE_APPLICATION_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]+")
@@ -45,6 +56,10 @@ _APPLICATION_PROFILE: Final = ModelKind.APPLICATION_PROFILE
 
 class EnvelopeError(BedrockWatchError):
     """The event is not a decodable CloudWatch Logs subscription delivery (base64 → gzip → JSON)."""
+
+
+class DeliveryTooLarge(EnvelopeError):
+    """The delivery inflates past MAX_DECOMPRESSED_BYTES; counted as malformed, not retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +143,16 @@ def decode_envelope(event: Mapping[str, Any]) -> dict[str, Any]:
         compressed = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise EnvelopeError("awslogs.data is not valid base64") from None
+    inflater = zlib.decompressobj(GZIP_WBITS)
     try:
-        raw = zlib.decompress(compressed, GZIP_WBITS)
+        # One C call as zlib.decompress would make, but stopping one byte past the cap.
+        raw = inflater.decompress(compressed, MAX_DECOMPRESSED_BYTES + 1)
     except zlib.error:
         raise EnvelopeError("awslogs.data is not gzip-compressed") from None
+    if len(raw) > MAX_DECOMPRESSED_BYTES:
+        raise DeliveryTooLarge(OVERSIZED_REASON)
+    if not inflater.eof:
+        raise EnvelopeError("awslogs.data is not gzip-compressed (truncated stream)")
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -210,7 +231,12 @@ class Meter:
 
     def meter_event(self, event: Mapping[str, Any], *, now_ms: int | None = None) -> MeteringResult:
         """Meter one subscription delivery (`{"awslogs": {"data": …}}`)."""
-        payload = decode_envelope(event)
+        try:
+            payload = decode_envelope(event)
+        except DeliveryTooLarge as err:
+            batch = MeteredBatch(int(time.time() * 1000) if now_ms is None else now_ms)
+            batch.malformed(batch.now_ms, str(err))
+            return self._finish(batch)
         if payload["messageType"] == "CONTROL_MESSAGE":
             return MeteringResult("", BatchSummary(control_message=True))
         return self.meter_log_events(payload["logEvents"], now_ms=now_ms)

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
+from bedrock_watch.limits import CUSTOM_RESOURCE_RESPONSE_BYTES, ROUTES_REPLY_DATA_BYTES
 from bedrock_watch.records import ModelKind, parse_model_id
 
 ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -161,23 +162,57 @@ def base_model_id(model: str) -> str:
 
 
 def invoke_arns(specs: Mapping[str, RouteSpec], *, partition: str, region: str, account: str) -> list[str]:
-    """The IAM resources a probe needs to invoke every candidate model of every route.
+    """The IAM resources the probe may invoke: the models of the providers the routes use.
 
-    A system profile needs the profile ARN and the foundation model in every region the
-    profile may route to (hence the region wildcard on the foundation-model ARN only).
+    Two wildcards per provider (its foundation models in every region, since a cross-region
+    profile may serve from any, and its system profiles), one per account and region holding
+    application inference profiles, and any other ARN as given. One ARN per model would make
+    the route seeder's reply grow with the routes past the 4,096 bytes CloudFormation accepts
+    (docs/limits.md); the provider bounds what a misused probe could call to the vendors the
+    stack already routes to.
     """
     arns: dict[str, None] = {}
     for spec in specs.values():
         for model in spec.candidates:
             ref = parse_model_id(model)
+            arn_region, arn_account = region, account
             if model.startswith("arn:"):
-                arns[model] = None
-            elif ref.kind is ModelKind.SYSTEM_PROFILE:
-                arns[f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model}"] = None
-                arns[f"arn:{partition}:bedrock:*::foundation-model/{ref.base_id}"] = None
-            else:
-                arns[f"arn:{partition}:bedrock:{region}::foundation-model/{model}"] = None
+                arn_region, arn_account = model.split(":")[3:5]
+            if ref.kind is ModelKind.APPLICATION_PROFILE:
+                arns[
+                    f"arn:{partition}:bedrock:{arn_region}:{arn_account}:application-inference-profile/*"
+                ] = None
+                continue
+            if ref.kind not in (ModelKind.FOUNDATION, ModelKind.SYSTEM_PROFILE):
+                arns[model] = None  # provisioned, custom or imported model ARN
+                continue
+            provider, dot, _ = ref.base_id.partition(".")
+            models = f"{provider}.*" if dot else ref.base_id
+            arns[f"arn:{partition}:bedrock:*::foundation-model/{models}"] = None
+            if ref.kind is ModelKind.SYSTEM_PROFILE:
+                arns[f"arn:{partition}:bedrock:{arn_region}:{arn_account}:inference-profile/*.{models}"] = (
+                    None
+                )
     return list(arns)
+
+
+def seeder_reply(
+    specs: Mapping[str, RouteSpec], *, partition: str, region: str, account: str
+) -> dict[str, str]:
+    """The `Custom::Routes` attributes (`InvokeArns`: the probe's IAM resources, comma-separated).
+
+    InvalidRoute when they would not fit CloudFormation's custom-resource reply: the deployment
+    fails naming the cause instead of CloudFormation's "response object is too long".
+    """
+    data = {"InvokeArns": ",".join(invoke_arns(specs, partition=partition, region=region, account=account))}
+    size = len(json.dumps(data))
+    if size > ROUTES_REPLY_DATA_BYTES:
+        raise InvalidRoute(
+            f"Routes: the candidate models need {len(data['InvokeArns'].split(','))} IAM resources "
+            f"({size} bytes), more than fit in CloudFormation's {CUSTOM_RESOURCE_RESPONSE_BYTES}-byte "
+            "custom-resource reply: use models of fewer providers"
+        )
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,11 +393,12 @@ def sync_routes(
     at: str,
 ) -> dict[str, str]:
     """What the `Custom::Routes` resource does for a CloudFormation request; its attributes
-    (`Routes`: the route names, `InvokeArns`: the IAM resources the probe may invoke)."""
+    (`seeder_reply`)."""
     specs = parse_declarations(declarations)
     if request_type == "Delete":
         store.delete(list(specs))
         return {}
+    reply = seeder_reply(specs, partition=partition, region=region, account=account)  # refuse before writing
     store.seed(specs, at=at)
     if request_type == "Update" and old_declarations:
         try:
@@ -370,7 +406,4 @@ def sync_routes(
         except InvalidRoute:
             dropped = set()
         store.delete(sorted(dropped))
-    return {
-        "Routes": ",".join(specs),
-        "InvokeArns": ",".join(invoke_arns(specs, partition=partition, region=region, account=account)),
-    }
+    return reply

@@ -39,6 +39,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _bytes(text: str) -> bytes:
+    # Any str a JSON event can carry (non-ASCII, lone surrogates) becomes bytes without raising.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time equality of two strings, whatever characters they hold
+    (hmac.compare_digest refuses non-ASCII str, which a hostile client can send)."""
+    return hmac.compare_digest(_bytes(a), _bytes(b))
+
+
 def sign(secret: bytes, *, purpose: str, subject: str, ttl_seconds: int, now: float | None = None) -> str:
     """A URL-safe token for `purpose` on `subject`, valid for `ttl_seconds`."""
     claims = {
@@ -56,18 +67,20 @@ def verify(
     secret: bytes, token: str, *, purpose: str, subject: str | None = None, now: float | None = None
 ) -> LinkClaims:
     """The token's claims, or InvalidSignature saying why it is refused."""
+    if not isinstance(token, str):
+        raise InvalidSignature("malformed token")
     body, sep, mac = token.partition(".")
     if not sep or not body or not mac:
         raise InvalidSignature("malformed token")
-    expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, mac):
+    expected = _b64(hmac.new(secret, _bytes(body), hashlib.sha256).digest())
+    if not same(expected, mac):
         raise InvalidSignature("signature does not match (forged or tampered link)")
     try:
         raw = json.loads(_unb64(body))
         claims = LinkClaims(
             purpose=str(raw["p"]), subject=str(raw["s"]), expires_at=int(raw["e"]), nonce=str(raw["n"])
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise InvalidSignature("malformed token claims") from None
     if claims.purpose != purpose:
         raise InvalidSignature(f"token is for {claims.purpose!r}, not {purpose!r}")

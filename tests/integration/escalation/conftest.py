@@ -9,13 +9,26 @@ import pytest
 
 from sandbox.recorder import Recorder
 from sandbox.template import resources
-from tests.integration.escalation.stack import EscalationStack
+from tests.integration.escalation.stack import WAITING, EscalationStack
 
 
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
     with Recorder() as rec:
         yield rec
+
+
+@pytest.fixture
+def paged(make_stack: Callable[..., EscalationStack]) -> Iterator[tuple[EscalationStack, dict[str, Any]]]:
+    """A stack whose incident has paged tier 1 and waits for an acknowledgement."""
+    stack = make_stack(WAITING)
+    alarm = stack.create_alarm("ModelErrors-chat")
+    stack.put(stack.alarm_event(alarm))
+    incident = stack.wait_paged("devops")
+    yield stack, incident
+    # end the execution so no thread outlives the test
+    stack.put(stack.alarm_event(alarm, state="OK"))
+    stack.finished()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ STACK = "bedrock-watch"
 PREFIXES = ("Escalation", "Incidents")
 SLACK_SIGNING_SECRET = "slack-signing-secret"
 PD_WEBHOOK_SECRET = "pd-webhook-secret"
+SN_WEBHOOK_SECRET = "sn-webhook-secret"
 
 
 def policy(*tiers: tuple[str, int, list[str]], final: int = 1, repeat: int = 0, repeat_after: int = 1) -> str:
@@ -41,6 +42,12 @@ def policy(*tiers: tuple[str, int, list[str]], final: int = 1, repeat: int = 0, 
     }
     warning = {"tiers": critical["tiers"][:1], "repeat": 0, "final_ack_timeout_seconds": final}
     return json.dumps({"critical": critical, "warning": warning})
+
+
+# Tier 2 is a minute away: nothing changes on the incident while a test looks at it.
+WAITING = policy(
+    ("devops", 0, ["sns", "slack:devops", "pagerduty:devops"]), ("senior", 60, ["sns"]), final=60
+)
 
 
 def wait_for[T](what: str, probe: Callable[[], T | None], timeout: float = 45.0) -> T:
@@ -107,6 +114,13 @@ class EscalationStack:
                 "eventsUrl": f"{r}/pagerduty/enqueue",
             },
             "jsm": {"apiKeys": {t: f"jsm-key-{t}" for t in tiers}, "alertsUrl": f"{r}/jsm/v2/alerts"},
+            "servicenow": {
+                "instanceUrl": f"{r}/servicenow",
+                "username": "bedrock-watch",
+                "password": "sn-password",
+                "assignmentGroups": {t: f"group-{t}" for t in tiers},
+                "webhookSecret": SN_WEBHOOK_SECRET,
+            },
         }
 
     # ---------------------------------------------------------------- driving
@@ -229,6 +243,38 @@ class EscalationStack:
         event["headers"].update({k.lower(): v for k, v in (headers or {}).items()})
         event["body"] = body
         return self.invoke("EscalationAckFunction", event)
+
+    def emf_documents(self, logical: str, metric: str) -> list[dict[str, Any]]:
+        """The EMF documents carrying `metric` that a function wrote to its log group."""
+        logs = boto3.client("logs", region_name=REGION)
+        group = self.sandbox.resources[logical].properties["LoggingConfig"]["LogGroup"]
+        out = []
+        for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+            events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]
+            for event in events:
+                for line in event["message"].splitlines():
+                    if f'"{metric}"' in line and '"_aws"' in line:
+                        out.append(json.loads(line))
+        return out
+
+    def engine(self) -> Any:
+        """The escalation engine as the deployed functions build it (their environment from the
+        template), called directly: a test can act on an incident while a function is running
+        (the in-process Lambda shim runs one invocation at a time)."""
+        from bedrock_watch.escalation import Escalation, EscalationSettings
+        from bedrock_watch.incidents import IncidentStore
+
+        env = self.lam.get_function_configuration(FunctionName=self.names["EscalationAckFunction"])
+        settings = EscalationSettings.from_env(environ=env["Environment"]["Variables"])
+        return Escalation(
+            settings,
+            store=IncidentStore(settings.table_name, table=self.table),
+            channel_secret=self.channel_secret,
+            link_secret=self.link_secret.encode,
+            cloudwatch=self.cw,
+            sfn=self.sfn,
+            sns=boto3.client("sns", region_name=REGION),
+        )
 
     def sign(self, incident_id: str, *, ttl: int = 3600, now: float | None = None) -> str:
         return signing.sign(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 
-from sandbox.recorder import Recorder, Reply
+from sandbox.recorder import BROKEN_CHUNKED_BODY, MALFORMED_STATUS_LINE, Recorder, Reply
 from tests.integration.escalation.stack import EscalationStack, policy
 
 pytestmark = pytest.mark.integration
@@ -153,4 +154,31 @@ def test_a_finished_remediation_joins_the_open_incidents_timeline(
         lambda: next((e for e in stack.incident()["timeline"] if e["event"] == "remediation finished"), None),
     )
     assert "route=chat, action=failover, outcome=applied" in entry["detail"]
+    _finish(stack, alarm)
+
+
+@pytest.mark.parametrize(
+    "raw", [MALFORMED_STATUS_LINE, BROKEN_CHUNKED_BODY], ids=["malformed-status-line", "broken-chunked-body"]
+)
+def test_a_vendor_answering_garbage_is_a_delivery_failure_retried_reported_and_recorded(
+    make_stack: Callable[..., EscalationStack], recorder: Recorder, raw: bytes
+) -> None:
+    # Given PagerDuty answers with bytes that are not HTTP (http.client raises HTTPException)
+    recorder.script("/pagerduty", Reply(raw=raw), forever=True)
+    stack = make_stack(
+        policy(("devops", 0, ["sns", "slack:devops", "pagerduty:devops"]), ("senior", 60, ["sns"]), final=60)
+    )
+
+    # When tier 1 is paged
+    alarm, incident = _run_first_page(stack)
+
+    # Then PagerDuty was retried like any failing vendor, the failure is recorded on the incident
+    assert len(recorder.requests("/pagerduty")) == 3
+    [failure] = incident["channelFailures"]
+    assert failure["channel"] == "pagerduty:devops"
+    assert "after 3 attempts" in failure["error"]
+    # and the tier's other channels got the page and the report; the next tier is not paged early
+    assert incident["pagedTiers"][0]["delivered"] == ["sns", "slack:devops"]
+    assert any("pagerduty:devops" in json.dumps(r.json()) for r in recorder.requests("/slack/devops")[1:])
+    assert [p["tier"] for p in stack.incident()["pagedTiers"]] == ["devops"]
     _finish(stack, alarm)

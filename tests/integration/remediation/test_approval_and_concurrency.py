@@ -152,3 +152,29 @@ def test_approvers_get_the_links_through_the_escalation_channels(stack: Stack) -
     # and the Slack reference, not configured in the channel secret, is reported, not fatal
     stack.click(request["reject"])
     assert stack.wait(arn_execution)["error"] == "ApprovalRejected"
+
+
+def test_a_late_approval_click_on_a_remediation_that_no_longer_waits_changes_nothing(stack: Stack) -> None:
+    # Given a failover waiting for approval, and its approve link (valid for the approval's wait)
+    arn = stack.start(APPROVAL_INPUT, name="answered-elsewhere")
+    request = stack.approval_request()
+    # When an operator answers the waiting task from the CLI instead, and the remediation finishes
+    item = stack.client("dynamodb").get_item(
+        TableName=stack.physical("RemediationStateTable"), Key={"pk": {"S": "approval#answered-elsewhere"}}
+    )["Item"]
+    stack.client("stepfunctions").send_task_success(
+        taskToken=item["taskToken"]["S"], output='{"approvedBy": "operator (CLI)"}'
+    )
+    assert stack.wait(arn)["status"] == "SUCCEEDED"
+    after = stack.route()
+
+    # Then a late click on the link says the approval is no longer needed, and changes nothing
+    late = stack.click(request["approve"])
+    assert late["statusCode"] == 409, late
+    assert "no longer needed" in late["body"]
+    assert "Approved" not in late["body"]
+    assert stack.route() == after
+    # and a second click says the same, instead of crashing on the used-up approval
+    again = stack.click(request["reject"])
+    assert (again["statusCode"], "no longer needed" in again["body"]) == (409, True)
+    assert stack.route() == after

@@ -96,7 +96,7 @@ def test_a_stack_update_keeps_a_live_remediation_and_adds_new_routes(stack: Stac
     assert chat["active"] == fallback
     assert chat["fallbacks"][-1] == "anthropic.claude-3-haiku-20240307-v1:0"
     assert stack.route("summarise")["active"] == "amazon.nova-lite-v1:0"
-    assert "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0" in reply["Data"]["InvokeArns"]
+    assert "arn:aws:bedrock:*::foundation-model/amazon.*" in reply["Data"]["InvokeArns"].split(",")
 
     # When the stack drops route summarise, its parameter goes too
     stack.params["Routes"] = old

@@ -108,7 +108,8 @@ def test_a_value_cloudformation_refuses_is_reported_once(
     assert code == 1
     assert len(out) == 1
     assert out[0].startswith(
-        "MonitoredModels[0]: 'no-route-here' each entry must be <ModelId>=<route>=<TPM quota>"
+        "MonitoredModels[0]: 'no-route-here' each entry must be "
+        "<ModelId (at most 93 characters)>=<route>=<TPM quota>"
     )
 
 
@@ -158,7 +159,8 @@ def test_constraints_apply_to_each_entry_of_a_list_parameter() -> None:
         load_template(), {"MonitoredModels": "us.amazon.nova-pro-v1:0=chat=1,bad entry"}
     )
     assert problems == [
-        "MonitoredModels[1]: 'bad entry' each entry must be <ModelId>=<route>=<TPM quota>, e.g. "
+        "MonitoredModels[1]: 'bad entry' each entry must be "
+        "<ModelId (at most 93 characters)>=<route>=<TPM quota>, e.g. "
         "us.anthropic.claude-sonnet-4-5-20250929-v1:0=chat=2000000"
     ]
     assert constraint_problems(load_template(), {}) == []

@@ -69,5 +69,5 @@ def test_the_worst_refusal_still_fits_the_custom_resource_reply(answer: Any) -> 
     # When it is answered, the reply is FAILED and below the limit (asserted by the fixture)
     reply = answer(event)
     assert reply["Status"] == "FAILED"
-    assert reply["Reason"].startswith("ConfigurationRefused: MonitoredModels: 60 entries; at most")
+    assert reply["Reason"].startswith("ConfigurationRefused: MonitoredModels: 60 entries, at most")
     assert reply["Reason"].endswith("more (run `bedrock-watch check`)")

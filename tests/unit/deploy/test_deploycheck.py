@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from bedrock_watch.contract import MAX_MONITORED_MODELS
 from bedrock_watch.deploycheck import (
     CHECKED_PARAMETERS,
     ConfigurationRefused,
@@ -16,6 +15,7 @@ from bedrock_watch.deploycheck import (
     parse_monitored_models,
     summarise,
 )
+from bedrock_watch.limits import MAX_ESCALATION_ALARM_PREFIXES, MAX_MONITORED_MODELS
 from bedrock_watch.routes import parse_declarations
 from sandbox.events import load_event
 from sandbox.template import parameter_defaults
@@ -107,8 +107,13 @@ def test_the_policy_typo_of_the_issue_is_named_down_to_the_channel() -> None:
         ),
         (
             "MonitoredModels",
-            [f"{SONNET}=chat=1", f"{SONNET}=chat=2"],
-            f"MonitoredModels[1]: '{SONNET}' is already monitored by entry 0",
+            [f"{SONNET}=chat=1", f"{SONNET}=chat=1"],
+            f"MonitoredModels[0] '{SONNET}=chat=1' and MonitoredModels[1] '{SONNET}=chat=1' repeat",
+        ),
+        (
+            "EscalationAlarmPrefixes",
+            ",".join(f"team{i}-" for i in range(MAX_ESCALATION_ALARM_PREFIXES + 1)),
+            f"EscalationAlarmPrefixes: {MAX_ESCALATION_ALARM_PREFIXES + 1} prefixes",
         ),
         ("EscalationPolicy", "{", "EscalationPolicy: escalation policy is not valid JSON"),
         (
@@ -171,8 +176,8 @@ def test_more_monitored_models_than_the_stack_can_hold_are_refused() -> None:
     entries = [f"m{i}.model-v1:0=chat=1" for i in range(MAX_MONITORED_MODELS + 1)]
     models, problems = parse_monitored_models(entries, routes)
     assert problems == [
-        f"MonitoredModels: {MAX_MONITORED_MODELS + 1} entries; at most {MAX_MONITORED_MODELS} are supported "
-        "(each adds 7 alarms; CloudFormation allows 500 resources per stack)"
+        f"MonitoredModels: {MAX_MONITORED_MODELS + 1} entries, at most {MAX_MONITORED_MODELS} "
+        "(each adds 7 alarms; a stack holds at most 500 resources)"
     ]
     assert len(models) == MAX_MONITORED_MODELS + 1
     assert parse_monitored_models(entries[:-1], routes)[1] == []

@@ -163,6 +163,44 @@ def test_an_undecodable_envelope_raises_envelope_error_naming_the_layer(
         handler(event)
 
 
+def _gzip_bomb(inflated_mb: int = 256) -> bytes:
+    """About 258 KB of gzip that inflates to `inflated_mb` MB of zeros (built in 1 MB steps)."""
+    import zlib
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    chunk = b"\0" * (1024 * 1024)
+    return b"".join(deflate.compress(chunk) for _ in range(inflated_mb)) + deflate.flush()
+
+
+def test_a_gzip_bomb_is_counted_as_one_malformed_delivery_and_never_inflated_in_full(
+    handler: Handler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tracemalloc
+
+    # Given a 258 KB delivery that would inflate to 256 MB (a 128 MB function cannot hold it)
+    bomb = _gzip_bomb()
+    assert len(bomb) < 300_000
+    event = {"awslogs": {"data": _b64(bomb)}}
+
+    # When it is delivered
+    tracemalloc.start()
+    try:
+        summary = handler(event)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    # Then it is not retried (no exception) but counted as one malformed delivery, with the reason
+    assert summary["records"] == 0
+    assert summary["malformed"] == 1
+    [reason] = summary["malformed_reasons"]
+    assert "decompresses past 20 MB" in reason
+    assert [d["MalformedRecords"] for d in emf_documents(capsys.readouterr().out)] == [1]
+    # and decoding it held at most the cap (zlib grows its output buffer, so about twice), never the
+    # 256 MB the bomb inflates to: a 128 MB function survives it
+    assert peak < 64 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"
+
+
 def test_no_prompt_or_response_text_reaches_stdout_or_stderr(
     capfd: pytest.CaptureFixture[str], handler: Handler
 ) -> None:

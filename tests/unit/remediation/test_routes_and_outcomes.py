@@ -26,6 +26,7 @@ from bedrock_watch.routes import (
     base_model_id,
     invoke_arns,
     parse_declarations,
+    seeder_reply,
 )
 from sandbox.events import load_event
 from sandbox.template import parameter_defaults
@@ -57,21 +58,35 @@ def test_bad_declarations_name_the_problem(text: str, message: str) -> None:
         parse_declarations(text)
 
 
-def test_invoke_arns_cover_profiles_and_the_models_behind_them_only() -> None:
+def test_the_probe_may_invoke_the_models_of_the_routes_providers_only() -> None:
     specs = {
         "chat": RouteSpec(
             primary="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            fallbacks=("anthropic.claude-3-haiku-20240307-v1:0",),
+            fallbacks=(
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+            ),
             cheaper="arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123",
-        )
+        ),
+        "summarise": RouteSpec(primary="amazon.nova-lite-v1:0"),
     }
     arns = invoke_arns(specs, partition="aws", region="us-east-1", account="111122223333")
     assert arns == [
-        "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
-        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123",
+        "arn:aws:bedrock:*::foundation-model/anthropic.*",
+        "arn:aws:bedrock:us-east-1:111122223333:inference-profile/*.anthropic.*",
+        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/*",
+        "arn:aws:bedrock:*::foundation-model/amazon.*",
     ]
+
+
+def test_a_reply_too_large_for_cloudformation_is_refused_naming_the_cause() -> None:
+    # Given routes over so many providers that their IAM resources outgrow a custom-resource reply
+    models = [f"us.p{i:03d}.model-v1:0" for i in range(40)]
+    specs = {"chat": RouteSpec(primary=models[0], fallbacks=tuple(models[1:]))}
+
+    # When the seeder builds its reply, Then the deployment fails saying why
+    with pytest.raises(InvalidRoute, match="custom-resource reply: use models of fewer providers"):
+        seeder_reply(specs, partition="aws", region="us-east-1", account="111122223333")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ Uses urllib.request (stdlib) so the layer needs no HTTP library; tests pass thei
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import time
@@ -77,8 +78,10 @@ def send_json(
         wait: float | None = None
         try:
             response = transport(url, body, all_headers, retry.timeout)
-        except (OSError, TimeoutError) as err:  # URLError is an OSError
-            last = f"network error: {type(err).__name__}"
+        except (OSError, TimeoutError, http.client.HTTPException) as err:
+            # URLError is an OSError; a malformed status line, a broken chunked body or a dropped
+            # connection is an http.client.HTTPException: all are transport failures, retried.
+            last = f"transport error: {type(err).__name__}"
         else:
             if 200 <= response.status < 300:
                 return response

@@ -15,14 +15,29 @@ from bedrock_watch.pages import Message
 ACK_ACTION_ID = "bedrock_watch_ack"
 
 
+def mrkdwn(text: str) -> str:
+    """Text shown literally in a Slack mrkdwn field: Slack's three control characters escaped, so
+    `<!channel>` cannot ping everyone and `<https://…|…>` cannot render as a link (Slack's
+    "Escaping text" rule: &, <, > as HTML entities, nothing else)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str, label: str) -> str:
+    return f"<{mrkdwn(url).replace('|', '%7C')}|{mrkdwn(label)}>"
+
+
 def blocks(message: Message) -> list[dict[str, Any]]:
-    """Block Kit blocks for a message."""
+    """Block Kit blocks for a message (every dynamic text escaped for mrkdwn)."""
     out: list[dict[str, Any]] = [
+        # plain_text is never parsed for mentions or links
         {"type": "header", "text": {"type": "plain_text", "text": message.title[:150]}},
     ]
     if message.summary:
-        out.append({"type": "section", "text": {"type": "mrkdwn", "text": message.summary[:3000]}})
-    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{value}"[:2000]} for label, value in message.facts]
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(message.summary)[:3000]}})
+    fields = [
+        {"type": "mrkdwn", "text": f"*{mrkdwn(label)}*\n{mrkdwn(value)}"[:2000]}
+        for label, value in message.facts
+    ]
     for i in range(0, len(fields), 10):  # Slack allows 10 fields per section
         out.append({"type": "section", "fields": fields[i : i + 10]})
     if message.links:
@@ -30,7 +45,7 @@ def blocks(message: Message) -> list[dict[str, Any]]:
             {
                 "type": "context",
                 "elements": [
-                    {"type": "mrkdwn", "text": " · ".join(f"<{url}|{label}>" for label, url in message.links)}
+                    {"type": "mrkdwn", "text": " · ".join(_link(url, label) for label, url in message.links)}
                 ],
             }
         )
@@ -66,5 +81,6 @@ class SlackChannel:
         self._http = http or HttpClient()
 
     def send(self, message: Message) -> None:
-        payload = {"text": message.title, "blocks": blocks(message)}
+        # `text` is the notification and fallback; Slack parses it as mrkdwn too
+        payload = {"text": mrkdwn(message.title), "blocks": blocks(message)}
         self._http.post_json(self.name, self._url, payload)
