@@ -28,7 +28,7 @@ help:
 	@echo "make demo     run the drill on the embedded AWS emulator (no account needed)"
 	@echo "make test     set up, lint, type-check, validate, build and run every test"
 	@echo "make report FILES=…  meter exported invocation logs and backtest the alarms on them"
-	@echo "make bench    print the metering and report benchmarks"
+	@echo "make bench    print the metering, own-cost and report benchmarks"
 	@echo "make deploy   check the configuration, then sam deploy to your own region/profile"
 	@echo "              (ENV=prod, REGION=…, PROFILE=…, GUIDED=1 for sam deploy --guided)"
 
@@ -81,6 +81,7 @@ report: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/metering.py
+	$(PY) bench/cost.py
 	$(PY) bench/report.py
 
 # ENV picks the samconfig.toml environment; the configuration is refused here, offline, before

@@ -713,6 +713,12 @@ class Drill:
         )
 
     # ------------------------------------------------------------------ the end
+    def _metering_output(self) -> list[str]:
+        """Every line the metering function printed (its log group, as Logs Insights reads it)."""
+        group = str(self.stack.physical_id("InvocationMetricsLogGroup"))
+        pages = self.stack.client("logs").get_paginator("filter_log_events").paginate(logGroupName=group)
+        return [event["message"] for page in pages for event in page["events"]]
+
     def _finish(self, wall: float) -> DrillResult:
         from sandbox.drill_report import model_rows, write_outputs
 
@@ -720,12 +726,7 @@ class Drill:
             self.scenario,
             self.timeline.entries,
             sorted(self.incidents.values(), key=lambda i: str(i.get("openedAtSimulated"))),
-            model_rows(
-                self.sb.store,
-                str(self.stack.parameters["MetricsNamespace"]),
-                self.timeline.start,
-                self.sb.clock.now(),
-            ),
+            model_rows(self._metering_output(), self.timeline.start, self.sb.clock.now()),
             self.routes,
             wall,
             OUT / f"drill-{self.scenario.name}",

@@ -203,7 +203,7 @@ class Aggregator:
         self.counts["skipped"] += summary.skipped
         self.malformed_reasons.update(batch.malformed_reasons)
         self.malformed_minutes.update(batch.malformed_per_minute)
-        for (minute, model, application), series in batch.series.items():
+        for (minute, model, application, *_), series in batch.series.items():
             self.totals.add(series)
             self._group(self.models, model).add(series)
             self._group(self.applications, application).add(series)

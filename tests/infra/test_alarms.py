@@ -553,14 +553,19 @@ def test_budget_guard_runs_on_a_scheduler_schedule_with_least_privilege() -> Non
     [event] = function["Events"].values()
     assert event["Type"] == "ScheduleV2"
     assert event["Properties"]["ScheduleExpression"] == {"Ref": "BudgetGuardSchedule"}
-    assert function["Environment"]["Variables"] == {
-        "POWERTOOLS_SERVICE_NAME": "budget_guard",
+    variables = function["Environment"]["Variables"]
+    assert {k: variables[k] for k in ("METRICS_NAMESPACE", "MONTHLY_BUDGET_USD", "APPLICATION_BUDGETS")} == {
         "METRICS_NAMESPACE": NAMESPACE,
         "MONTHLY_BUDGET_USD": {"Ref": "MonthlyBudgetUSD"},
         "APPLICATION_BUDGETS": {"Ref": "ApplicationBudgets"},
     }
-    [statement] = function["Policies"][0]["Statement"]
-    assert statement["Action"] == "cloudwatch:GetMetricData"
+    assert variables["BUDGET_GUARD_SCHEDULE"] == {"Ref": "BudgetGuardSchedule"}  # hourly own-cost runs
+    statements = {s["Sid"]: s for s in function["Policies"][0]["Statement"]}
+    read = statements["ReadSpendAndUsageMetrics"]
+    assert (read["Action"], read["Resource"]) == (["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], "*")
+    # the alarms it prices are only this stack's
+    alarms = statements["PriceTheStacksOwnAlarms"]["Resource"]["Fn::Sub"]
+    assert alarms.endswith(":alarm:${AWS::StackName}.*")
     assert function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
 
 

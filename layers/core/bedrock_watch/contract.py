@@ -25,6 +25,12 @@ DIMENSION_MODEL: Final = "ModelId"
 DIMENSION_APPLICATION: Final = "Application"
 UNATTRIBUTED: Final = "unattributed"
 OTHER_APPLICATION: Final = "other"
+# requestMetadata key naming the route a call went through (bedrock_watch.routing sets it).
+ROUTE_METADATA_KEY: Final = "route"
+# Fields of every metering EMF document besides the metrics: never dimensions, so never billed;
+# Logs Insights groups by them (the caller's identity.arn and the route).
+FIELD_ROUTE: Final = "Route"
+FIELD_IDENTITY: Final = "Identity"
 
 DimensionSet = tuple[str, ...]
 ALL: Final[DimensionSet] = ()
@@ -43,6 +49,8 @@ FULL: Final = "full"
 # In order: each level publishes everything the levels before it do.
 METRIC_DETAIL_LEVELS: Final[tuple[str, ...]] = (LEAN, MODEL, FULL)
 DEFAULT_METRIC_DETAIL: Final = LEAN
+
+OWN_COST_METRIC: Final = "OwnMonthlyCostUSD"
 
 # Who publishes a metric: the function (functions/<publisher>/) whose EMF carries it.
 METERING: Final = "invocation_metrics"
@@ -195,6 +203,14 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
             ("HoursUntilBudgetExhausted", "None"),
         )
     ),
+    # The stack's own estimated monthly AWS bill (bedrock_watch.costmodel), once an hour.
+    MetricSpec(
+        OWN_COST_METRIC,
+        "None",
+        BUDGET_GUARD,
+        levels(lean=(ALL,)),
+        read_by="executive dashboard: what watching costs",
+    ),
     # ---- public endpoints (escalation_ack, remediation_approval_link): one line per refusal.
     # One metric for every endpoint together, at [] only: reason, endpoint and source stay fields
     # of the line (Logs Insights), never dimensions (each value would be another billed metric).
@@ -236,7 +252,10 @@ def published_at(level: str, dimension_set: DimensionSet, publisher: str | None 
 
 # Name -> unit views other modules read (unchanged shapes from before the contract was data).
 METERING_METRICS: Final[dict[str, str]] = units(METERING)
-BUDGET_METRICS: Final[dict[str, str]] = units(BUDGET_GUARD)
+# What the budget guard writes per budget scope (the stack's own cost is a separate document).
+BUDGET_METRICS: Final[dict[str, str]] = {
+    name: unit for name, unit in units(BUDGET_GUARD).items() if name != OWN_COST_METRIC
+}
 # Per-request metrics: one sample per request so CloudWatch percentiles are exact.
 PER_REQUEST_METRICS: Final = frozenset(s.name for s in METRICS if s.per_request)
 # Denominators alarms divide by: always present in a document, even when zero.

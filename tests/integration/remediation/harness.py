@@ -122,17 +122,16 @@ class Stack:
         """`Remediation Finished` events put on the default bus (detail only)."""
         return [e["detail"] for e in self._drain(self.events_queue)]
 
-    def put_model_metrics(self, model: str, **values: float) -> None:
-        """What the meter publishes for `model` (namespace and dimension from the contract),
-        e.g. Requests=40, Errors=12, InputTokens=1e6."""
-        from bedrock_watch.contract import DIMENSION_MODEL, METERING_METRICS
-        from bedrock_watch.routes import base_model_id
+    def put_bedrock_metrics(self, model: str, **values: float) -> None:
+        """What AWS/Bedrock publishes for `model` as called (the meter publishes nothing per model
+        at the default MetricDetail), e.g. Invocations=28, InvocationServerErrors=12."""
+        from bedrock_watch.contract import AWS_BEDROCK_NAMESPACE, DIMENSION_MODEL
 
-        dims = [{"Name": DIMENSION_MODEL, "Value": base_model_id(model)}]
+        dims = [{"Name": DIMENSION_MODEL, "Value": model}]
         self.client("cloudwatch").put_metric_data(
-            Namespace=self.params["MetricsNamespace"],
+            Namespace=AWS_BEDROCK_NAMESPACE,
             MetricData=[
-                {"MetricName": name, "Dimensions": dims, "Value": value, "Unit": METERING_METRICS[name]}
+                {"MetricName": name, "Dimensions": dims, "Value": value, "Unit": "Count"}
                 for name, value in values.items()
             ],
         )

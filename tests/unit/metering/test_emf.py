@@ -289,7 +289,7 @@ def test_documents_past_100_metrics_are_split_not_truncated(monkeypatch: pytest.
     writer = emf.EmfWriter(NS)
     monkeypatch.setattr(writer, "_group_of", dict.fromkeys(names, 0))
     # When it is written
-    documents = list(writer.series_documents((NOW, "m", "a"), series, NOW))
+    documents = list(writer.series_documents((NOW, "m", "a", None, None), series, NOW))
     # Then two documents carry 100 and 50 metrics, each metric exactly once
     assert [len(d["_aws"]["CloudWatchMetrics"][0]["Metrics"]) for d in documents] == [100, 50]
     store = read_emf([EmfWriter.render(documents)])

@@ -137,6 +137,15 @@ class FakeCloudWatch:
         }
 
 
+def test_health_at_lean_reads_aws_bedrock_alone() -> None:
+    # Given no per-model metric of ours (MetricDetail=lean) and AWS/Bedrock seeing server errors
+    cw = FakeCloudWatch({"aws_ok": 28, "aws_server": 12})
+    health = model_health(cw, namespace=None, model="us.amazon.nova-pro-v1:0", start=NOW, end=NOW)
+    # Then only AWS/Bedrock is asked (GetMetricData is billed per metric) and it judges alone
+    assert {q["MetricStat"]["Metric"]["Namespace"] for q in cw.queries} == {"AWS/Bedrock"}
+    assert health.failure_rate == pytest.approx(12 / 40)
+
+
 def test_health_takes_the_worse_of_our_meter_and_aws_bedrock() -> None:
     # our meter saw few errors; AWS/Bedrock saw throttles that were never logged
     cw = FakeCloudWatch({"bw_requests": 100, "bw_errors": 1, "aws_invocations": 60, "aws_throttles": 40})
