@@ -139,7 +139,7 @@ class FakeCloudWatch:
 
 def test_health_at_lean_reads_aws_bedrock_alone() -> None:
     # Given no per-model metric of ours (MetricDetail=lean) and AWS/Bedrock seeing server errors
-    cw = FakeCloudWatch({"aws_ok": 28, "aws_server": 12})
+    cw = FakeCloudWatch({"aws_invocations": 40, "aws_server": 12})
     health = model_health(cw, namespace=None, model="us.amazon.nova-pro-v1:0", start=NOW, end=NOW)
     # Then only AWS/Bedrock is asked (GetMetricData is billed per metric) and it judges alone
     assert {q["MetricStat"]["Metric"]["Namespace"] for q in cw.queries} == {"AWS/Bedrock"}
