@@ -38,6 +38,7 @@ from bedrock_watch.records import InvocationRecord, parse_line
 ALARM_TYPES: Final = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 # CloudWatch Logs bills each event's size plus 26 bytes.
 LOG_EVENT_OVERHEAD_BYTES: Final = 26
+S3_STANDARD_GB_MONTH: Final = 0.023  # us-east-1 list price
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,21 +413,25 @@ def estimate(
 
 
 def bedrock_logging_costs(
-    body_bytes_per_day: float, records_per_day: float, metadata_bytes_per_record: float = 700.0
+    bytes_per_day: float,
+    records_per_day: float,
+    metadata_bytes_per_record: float,
+    gzip_share: float = 1.0,
 ) -> dict[str, float]:
-    """What Bedrock invocation logging costs per month into CloudWatch Logs: as logged (bodies
-    inline), with text delivery off (metadata and token counts only), and to S3 instead (Standard
-    storage, no ingestion charge; PUTs batched by Bedrock)."""
+    """What Bedrock invocation logging costs a month: into CloudWatch Logs as logged (bodies
+    inline, $0.50/GB ingested plus 26 bytes an event), with text delivery off (metadata and token
+    counts only), and to S3 instead (Standard storage of the gzip objects Bedrock writes, no
+    ingestion charge; PUT requests left out: Bedrock batches records into objects)."""
     prices = costmodel.PRICES
-    inline_gb = (body_bytes_per_day + records_per_day * LOG_EVENT_OVERHEAD_BYTES) * DAYS_PER_MONTH / GB
+    inline_gb = (bytes_per_day + records_per_day * LOG_EVENT_OVERHEAD_BYTES) * DAYS_PER_MONTH / GB
     metadata_gb = (
         records_per_day * (metadata_bytes_per_record + LOG_EVENT_OVERHEAD_BYTES) * DAYS_PER_MONTH / GB
     )
-    s3_storage_gb_month = 0.023
+    s3_gb = bytes_per_day * gzip_share * DAYS_PER_MONTH / GB
     return {
         "cloudwatch_logs_as_logged": inline_gb * prices.logs_ingested_gb,
         "text_delivery_off": metadata_gb * prices.logs_ingested_gb,
-        "s3_delivery": inline_gb * s3_storage_gb_month,
+        "s3_delivery": s3_gb * S3_STANDARD_GB_MONTH,
     }
 
 

@@ -75,6 +75,10 @@ class ReportError(BedrockWatchError):
     """The report cannot run: a missing file, a bad option file (the message names it)."""
 
 
+class UnreadableFile(BedrockWatchError):
+    """One input file cannot be read as an invocation-log export; the message says why."""
+
+
 class ProfileNotMappedError(BedrockWatchError):
     """An application inference profile the report was not given in --profile-map."""
 
@@ -188,6 +192,7 @@ class Aggregator:
         self.totals = Figures()
         self.models: dict[str, Figures] = {}
         self.applications: dict[str, Figures] = {}
+        self.pairs: set[tuple[str, str]] = set()  # (model, application) that called
         self.minutes: dict[tuple[int, Dimensions], Figures] = {}
         self.malformed_minutes: Counter[int] = Counter()
         self.malformed_reasons: Counter[str] = Counter()
@@ -207,6 +212,7 @@ class Aggregator:
             self.totals.add(series)
             self._group(self.models, model).add(series)
             self._group(self.applications, application).add(series)
+            self.pairs.add((model, application))
             self._span(minute)
             for dims in self.minute_dimensions:
                 if _dimensions_match(dims, model, application):
@@ -303,45 +309,82 @@ class _Position:
 
 def _gunzip_lines(raw: IO[bytes]) -> Iterator[bytes]:
     """Lines of a gzip stream (concatenated members too, as S3 objects may be), decompressed
-    in 256 KB steps so memory stays flat whatever the file size."""
+    in 256 KB steps so memory stays flat whatever the file size. A stream that is cut short or
+    corrupt raises UnreadableFile after the lines before the damage (a partial last line is
+    dropped, not metered as a malformed record)."""
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
     pending = b""
+    lines_out = 0
+    in_member = False  # the current decompressor has been fed part of a member
     while True:
         block = raw.read(1 << 18)
         if not block:
             break
         while block:
-            data = decompressor.decompress(block)
+            in_member = True
+            try:
+                data = decompressor.decompress(block)
+            except zlib.error:
+                raise UnreadableFile(
+                    f"gzip data is corrupt after {lines_out:,} lines (the rest of the file is not read)"
+                ) from None
             pending += data
             if decompressor.eof:
                 block = decompressor.unused_data
                 decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                in_member = False
             else:
                 block = b""
         *lines, pending = pending.split(b"\n")
+        lines_out += len(lines)
         yield from lines
+    if in_member and not decompressor.eof:
+        raise UnreadableFile(
+            f"gzip stream ends early (truncated) after {lines_out:,} lines; the rest is lost"
+        )
     pending += decompressor.flush()
     if pending:
         yield pending
 
 
+def _binary(head: bytes) -> bool:
+    """True when the start of a file is not text: NUL bytes, or bytes that are not UTF-8."""
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return err.start < len(head) - 4  # a character cut at the sample's end is still text
+    return False
+
+
 def _file_lines(path: Path, position: _Position) -> Iterator[bytes]:
+    """The lines of one file; UnreadableFile (after the lines before the damage) when it is not a
+    log export at all or is damaged."""
     with path.open("rb") as raw:
         position.current = raw
-        gzipped = raw.read(2) == GZIP_MAGIC
-        raw.seek(0)
-        lines: Iterable[bytes] = _gunzip_lines(raw) if gzipped else raw
-        first = True
-        for line in lines:
-            if first and line.strip() in (b"{", b"["):
-                # A pretty-printed JSON document (the sample records in events/): read it whole.
-                rest = line + b"".join(lines)
-                yield from _whole_document(rest)
-                break
-            first = False
-            yield line
-        position.done += raw.tell()
-        position.current = None
+        try:
+            gzipped = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            if not gzipped and _binary(raw.read(8192)):
+                raise UnreadableFile("is not text nor gzip (binary data): not an invocation-log export")
+            raw.seek(0)
+            lines: Iterable[bytes] = _gunzip_lines(raw) if gzipped else raw
+            first = True
+            for line in lines:
+                if first and line.strip() in (b"{", b"["):
+                    # A pretty-printed JSON document (the sample records in events/, or the output
+                    # of `aws logs filter-log-events`): read it whole.
+                    rest = line + b"".join(lines)
+                    yield from _whole_document(rest)
+                    break
+                if first and gzipped and _binary(line[:8192]):
+                    raise UnreadableFile("holds binary data inside its gzip: not an invocation-log export")
+                first = False
+                yield line
+        finally:
+            position.done += raw.tell()
+            position.current = None
 
 
 def _whole_document(text: bytes) -> Iterator[bytes]:
@@ -353,7 +396,16 @@ def _whole_document(text: bytes) -> Iterator[bytes]:
     if isinstance(doc, dict):
         # `aws logs get-log-events` / `filter-log-events` output: {"events": [{timestamp, message}…]}
         events = doc.get("events", doc.get("logEvents"))
-        items = events if isinstance(events, list) else [doc]
+        if isinstance(events, list):
+            items = events
+        elif "schemaType" in doc or "message" in doc:
+            items = [doc]
+        else:
+            keys = ", ".join(sorted(doc)[:5]) or "none"
+            raise UnreadableFile(
+                f"is a JSON document but not a log export (keys: {keys}; expected invocation records, "
+                "or the events of `aws logs filter-log-events`)"
+            )
     else:
         items = doc if isinstance(doc, list) else [doc]
     for item in items:
@@ -589,6 +641,102 @@ def run_backtest(
     return result
 
 
+# ---------------------------------------------------------------------------------- log volume
+class LogVolume:
+    """What the invocation records weigh in CloudWatch Logs: every record's bytes, and — from one
+    record in SAMPLE_EVERY — the share that is prompt and response bodies (what text delivery
+    off would not log) and how well it compresses (what S3 delivery stores)."""
+
+    SAMPLE_EVERY: Final = 200
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.bytes = 0
+        self.sampled = 0
+        self.sampled_bytes = 0
+        self.sampled_metadata_bytes = 0
+        self.sampled_gzip_bytes = 0
+
+    def add(self, message: bytes | str) -> None:
+        data = message if isinstance(message, bytes) else message.encode()
+        if not data.startswith(b'{"schemaType"') and b'"ModelInvocationLog"' not in data[:200]:
+            return
+        self.records += 1
+        self.bytes += len(data)
+        if self.records % self.SAMPLE_EVERY != 1:
+            return
+        try:
+            record = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(record, dict):
+            return
+        for section, body in (("input", "inputBodyJson"), ("output", "outputBodyJson")):
+            part = record.get(section)
+            if isinstance(part, dict):
+                part.pop(body, None)
+        self.sampled += 1
+        self.sampled_bytes += len(data)
+        self.sampled_metadata_bytes += len(orjson.dumps(record))
+        self.sampled_gzip_bytes += len(zlib.compress(data, 6))
+
+    @property
+    def metadata_share(self) -> float:
+        return self.sampled_metadata_bytes / self.sampled_bytes if self.sampled_bytes else 1.0
+
+    @property
+    def gzip_share(self) -> float:
+        return self.sampled_gzip_bytes / self.sampled_bytes if self.sampled_bytes else 1.0
+
+
+def cost_section(aggregator: Aggregator, volume: LogVolume | None) -> dict[str, Any] | None:
+    """What these logs' traffic would pay for bedrock-watch, and what their logging costs, per month
+    at the rate of the logs' span (sandbox.fleet_cost)."""
+    from sandbox import fleet_cost
+
+    records = aggregator.counts["records"]
+    if not records or aggregator.first_ms is None or aggregator.last_ms is None or volume is None:
+        return None
+    # the minutes covered, at least ten: a rate from a few seconds of logs would mean nothing
+    span_hours = max((aggregator.last_ms - aggregator.first_ms) / 3_600_000 + 1 / 60, 1 / 6)
+    per_day = records / span_hours * 24
+    models = max(len(aggregator.models), 1)
+    applications = max(len(aggregator.applications), 1)
+    pairs = min(max(len(aggregator.pairs), 1), models * applications)
+    fleet = fleet_cost.Fleet("your logs", models, applications, pairs, per_day)
+    bills = {level: fleet_cost.estimate(fleet, {"MetricDetail": level}) for level in ("lean", "full")}
+    bytes_per_day = volume.bytes / span_hours * 24
+    records_per_day = volume.records / span_hours * 24
+    logging = fleet_cost.bedrock_logging_costs(
+        bytes_per_day,
+        records_per_day,
+        metadata_bytes_per_record=volume.bytes * volume.metadata_share / max(volume.records, 1),
+        gzip_share=volume.gzip_share,
+    )
+    return {
+        "span_hours": round(span_hours, 3),
+        "requests_per_day": round(per_day),
+        "models": models,
+        "applications": applications,
+        "active_pairs": pairs,
+        "bedrock_watch": {
+            level: {
+                "usd_per_month": round(e.bill.total, 2),
+                "distinct_custom_metrics": round(e.distinct_metrics),
+                "lines": {line.item: round(line.usd, 2) for line in e.bill.lines if round(line.usd, 2)},
+            }
+            for level, e in bills.items()
+        },
+        "invocation_logging": {
+            "gb_per_month": round(bytes_per_day * fleet_cost.DAYS_PER_MONTH / fleet_cost.GB, 3),
+            "cloudwatch_logs_usd_per_month": round(logging["cloudwatch_logs_as_logged"], 2),
+            "text_delivery_off_usd_per_month": round(logging["text_delivery_off"], 2),
+            "s3_delivery_usd_per_month": round(logging["s3_delivery"], 2),
+            "body_share": round(1 - volume.metadata_share, 3),
+        },
+    }
+
+
 # ---------------------------------------------------------------------------------- the report
 @dataclass
 class Report:
@@ -598,6 +746,8 @@ class Report:
     backtest: Backtest
     seconds: float
     unresolved_profiles: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # file -> why it was not (fully) read
+    volume: LogVolume | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The `--json` document (schema_version 1)."""
@@ -622,6 +772,8 @@ class Report:
                 "reasons": dict(agg.malformed_reasons.most_common()),
             },
             "unresolved_profiles": self.unresolved_profiles,
+            "refused_files": [{"file": name, "problem": why} for name, why in self.refused.items()],
+            "costs": cost_section(agg, self.volume),
             "span": {"first_minute": iso(agg.first_ms), "last_minute": iso(agg.last_ms)},
             "percentile_relative_error": DEFAULT_RELATIVE_ERROR,
             "totals": agg.totals.summary(),
@@ -699,33 +851,65 @@ def build_report(
     lines = 0
     chunk: list[dict[str, Any]] = []
     last_timestamp: int | None = None
+    volume = LogVolume()
+    refused: dict[str, str] = {}
+    readable: list[str] = []
+
+    def fold() -> None:
+        nonlocal chunk
+        if chunk:
+            aggregator.fold(meter.collect_log_events(chunk, now_ms=last_timestamp))
+            chunk = []
+
     for path in files:
-        for raw in _file_lines(path, position):
-            line = raw.strip()
-            if not line:
-                continue
-            lines += 1
-            timestamp, message = log_event(line)
-            if timestamp is None:
-                # Rare: nothing on the line dates it, so it cannot be placed in a minute (nor
-                # stretch the span back to 1970). Counted here with the metering code's verdict.
-                verdict = parse_line(message, timestamp_ms=0)
-                if isinstance(verdict, Malformed):
-                    aggregator.malformed(verdict.reason, last_timestamp)
-                elif isinstance(verdict, InvocationRecord):
-                    aggregator.malformed("record without a timestamp", last_timestamp)
-                else:
-                    aggregator.counts["skipped"] += 1
-                continue
-            last_timestamp = timestamp
-            chunk.append({"timestamp": timestamp, "message": message})
-            if len(chunk) >= CHUNK_LINES:
-                aggregator.fold(meter.collect_log_events(chunk, now_ms=timestamp))
-                chunk = []
-                bar.update(lines, position.now())
-    if chunk:
-        aggregator.fold(meter.collect_log_events(chunk, now_ms=last_timestamp))
+        records_before = aggregator.counts["records"] + aggregator.counts["duplicates"]
+        lines_before = lines
+        problem: str | None = None
+        try:
+            for raw in _file_lines(path, position):
+                line = raw.strip()
+                if not line:
+                    continue
+                lines += 1
+                timestamp, message = log_event(line)
+                volume.add(message)
+                if timestamp is None:
+                    # Rare: nothing on the line dates it, so it cannot be placed in a minute (nor
+                    # stretch the span back to 1970). Counted here with the metering code's verdict.
+                    verdict = parse_line(message, timestamp_ms=0)
+                    if isinstance(verdict, Malformed):
+                        aggregator.malformed(verdict.reason, last_timestamp)
+                    elif isinstance(verdict, InvocationRecord):
+                        aggregator.malformed("record without a timestamp", last_timestamp)
+                    else:
+                        aggregator.counts["skipped"] += 1
+                    continue
+                last_timestamp = timestamp
+                chunk.append({"timestamp": timestamp, "message": message})
+                if len(chunk) >= CHUNK_LINES:
+                    fold()
+                    bar.update(lines, position.now())
+        except UnreadableFile as err:
+            problem = str(err)
+        except OSError as err:
+            problem = f"cannot be read ({err.strerror or err})"
+        fold()  # per file, so each file's records are known
+        records = aggregator.counts["records"] + aggregator.counts["duplicates"] - records_before
+        if problem is None and not records:
+            file_lines = lines - lines_before
+            problem = (
+                "is empty"
+                if not file_lines
+                else f"holds no invocation records ({file_lines:,} lines, none a Bedrock invocation record)"
+            )
+        if problem is not None:
+            refused[str(path)] = problem
+        if records:
+            readable.append(str(path))
     bar.update(lines, position.now(), final=True)
+    if not readable:
+        problems = "; ".join(f"{name}: {why}" for name, why in refused.items())
+        raise ReportError(problems or "no invocation-log files found")
     backtest = run_backtest(aggregator, metric, composite, skipped, approximated)
     return Report(
         [str(f) for f in files],
@@ -734,6 +918,8 @@ def build_report(
         backtest,
         time.monotonic() - started,
         sorted(profiles.unresolved),
+        refused,
+        volume,
     )
 
 
@@ -816,6 +1002,30 @@ def error_class_table(groups: Mapping[str, Mapping[str, Any]]) -> tuple[list[str
     return classes, rows
 
 
+def cost_lines(costs: Mapping[str, Any]) -> list[str]:
+    """The report's "what it costs" paragraph."""
+    lean, full = costs["bedrock_watch"]["lean"], costs["bedrock_watch"]["full"]
+    logging = costs["invocation_logging"]
+    as_logged = logging["cloudwatch_logs_usd_per_month"]
+    off, s3 = logging["text_delivery_off_usd_per_month"], logging["s3_delivery_usd_per_month"]
+    return [
+        f"What it costs, per month at the rate of these logs ({costs['requests_per_day']:,} requests a day "
+        f"from {costs['span_hours']:.2g} h; {costs['models']} models, {costs['applications']} applications, "
+        f"{costs['active_pairs']} model x application pairs):",
+        f"  bedrock-watch deployed for this traffic: ${lean['usd_per_month']:,.2f} "
+        f"(MetricDetail=lean, {lean['distinct_custom_metrics']:,} custom metrics; full: "
+        f"${full['usd_per_month']:,.2f}, {full['distinct_custom_metrics']:,} metrics) — "
+        "`bedrock-watch cost` for the breakdown",
+        f"  your invocation logging into CloudWatch Logs: ${as_logged:,.2f} "
+        f"({logging['gb_per_month']:,.2f} GB a month; {logging['body_share']:.0%} of it prompt and "
+        "response bodies)",
+        f"    with text delivery off: ${off:,.2f} (saves ${as_logged - off:,.2f}); bedrock-watch still "
+        "meters tokens, cost and errors, not per-request latency (AWS/Bedrock InvocationLatency remains)",
+        f"    to S3 instead: ${s3:,.2f} of storage (saves ${as_logged - s3:,.2f}); bedrock-watch reads "
+        "CloudWatch Logs, so keep metadata delivery there",
+    ]
+
+
 def render_text(document: Mapping[str, Any]) -> str:
     """The human report printed to stdout."""
     d = document
@@ -843,6 +1053,11 @@ def render_text(document: Mapping[str, Any]) -> str:
         parts += [f"  {arn}" for arn in d["unresolved_profiles"]]
     if d["malformed"]["reasons"]:
         parts += ["", "Malformed lines", _table(("reason", "lines"), list(d["malformed"]["reasons"].items()))]
+    if d.get("refused_files"):
+        parts += ["", "Files not read (or only in part)"]
+        parts += [f"  {r['file']}: {r['problem']}" for r in d["refused_files"]]
+    if d.get("costs"):
+        parts += ["", *cost_lines(d["costs"])]
     bt = d["backtest"]
     parts += ["", f"Alarm backtest: {len(bt['evaluated'])} alarms evaluated, {len(bt['skipped'])} skipped"]
     if bt["fired"]:

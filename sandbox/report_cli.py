@@ -43,7 +43,8 @@ def add_report_command(commands: Any) -> None:
 
 
 def run_report(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
-    """Run `report` with parsed arguments; 2 with a message on stderr when the input is unusable."""
+    """Run `report` with parsed arguments; 2 with a message on stderr when no input is usable, 1
+    when the report was printed but some file could not be read (each named on stderr)."""
     # The report lists unresolved profiles itself; the resolver's per-profile warning is noise here.
     logging.getLogger("bedrock_watch.profiles").setLevel(logging.ERROR)
     out = stdout or sys.stdout
@@ -60,7 +61,9 @@ def run_report(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: 
         _write(args, report, document, out)
     except BrokenPipeError:  # `report … | head`: the reader has all it wanted
         return 0
-    return 0
+    for name, problem in report.refused.items():
+        err.write(f"report: {name}: {problem}\n")
+    return 1 if report.refused else 0
 
 
 def _write(args: argparse.Namespace, report: Report, document: dict[str, Any], out: IO[str]) -> None:
