@@ -52,6 +52,7 @@ from sandbox.traffic import (
 
 OUT = ROOT / "out"
 NATIVE = "AWS/Bedrock"
+MANTLE = "AWS/BedrockMantle"
 OPERATIONS = {
     "anthropic": ANTHROPIC_OPERATIONS,
     "nova": NOVA_OPERATIONS,
@@ -172,11 +173,15 @@ class Traffic:
             count = int(self.carry[app.name])
             self.carry[app.name] -= count
             if count:
-                events += generate(
+                generated = generate(
                     self.profile(
                         app, model, minute=minute, index=index, count=count, start=start, factor=factor
                     )
                 )
+                if not app.metered:  # reaches Bedrock, never the invocation log
+                    for event in generated:
+                        event["unmetered"] = app.endpoint
+                events += generated
         events.sort(key=lambda e: int(e["timestamp"]))
         return events
 
@@ -274,6 +279,7 @@ class Drill:
         self.executions_seen: set[str] = set()
         self.sns_pages: list[str] = []  # page texts received and not yet shown
         self.spend = 0.0
+        self.unmetered_sent = 0  # calls the scenario sent past the invocation log
 
     # ------------------------------------------------------------------ setup
     @contextlib.contextmanager
@@ -402,7 +408,28 @@ class Drill:
                 self._observe_async()
         self._settle()
         self._observe()
+        self._unmetered_note()
         return self._finish(time.monotonic() - started)
+
+    def _unmetered_note(self) -> None:
+        """What AWS/Bedrock and AWS/BedrockMantle counted that the meter did not, per model."""
+        if not self.unmetered_sent:
+            return
+        from sandbox.unmetered import unmetered_by_model
+
+        ns = str(self.stack.parameters["MetricsNamespace"])
+        rows, mantle = unmetered_by_model(self.sb.store, ns, self.timeline.start, self.sb.clock.now())
+        detail = "\n".join(
+            f"{model}: {count:,.0f} calls Bedrock counted, the meter did not" for model, count in rows
+        )
+        if mantle:
+            detail += (
+                f"\nbedrock-mantle: {mantle:,.0f} inferences (AWS/BedrockMantle; never in the invocation log)"
+            )
+        total = sum(count for _, count in rows) + mantle
+        self.timeline.add(
+            self.sb.clock.now(), "note", f"unmetered traffic: {total:,.0f} calls", detail, unmetered=total
+        )
 
     def _settle(self, timeout: float = 15.0) -> None:
         """Let remediations already under way finish (escalations wait for people: they stop)."""
@@ -432,14 +459,22 @@ class Drill:
         )
 
     def _send(self, events: list[dict[str, Any]], now: datetime) -> None:
-        """Bedrock's two outputs for this minute: the invocation log (→ the meter) and its own metrics."""
-        if events:
+        """Bedrock's two outputs for this minute: the invocation log (→ the meter) and its own
+        metrics; calls of unlogged applications reach only the metrics, bedrock-mantle calls only
+        AWS/BedrockMantle."""
+        logged = [e for e in events if "unmetered" not in e]
+        if logged:
             self.stack.client("logs").put_log_events(
                 logGroupName=self.log_group,
                 logStreamName=self.log_stream,
-                logEvents=[{"timestamp": int(e["timestamp"]), "message": str(e["message"])} for e in events],
+                logEvents=[{"timestamp": int(e["timestamp"]), "message": str(e["message"])} for e in logged],
             )
         at = now + timedelta(seconds=30)
+        mantle = [e for e in events if e.get("unmetered") == "mantle"]
+        if mantle:
+            self.sb.store.seed(MANTLE, "Inferences", float(len(mantle)), timestamp=at)
+        self.unmetered_sent += len(events) - len(logged)
+        events = [e for e in events if e.get("unmetered") != "mantle"]
         totals: dict[str, list[float]] = defaultdict(list)
         for model, metrics in native_metrics(events).items():
             for name, values in metrics.items():

@@ -32,12 +32,13 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final
 
 import orjson
 
+from bedrock_watch.billing import BillCheck, BillLine, compare
 from bedrock_watch.contract import (
     ALWAYS_PRESENT_METRICS,
     AWS_BEDROCK_NAMESPACE,
@@ -49,7 +50,9 @@ from bedrock_watch.contract import (
 from bedrock_watch.emf import MALFORMED_METRIC, MINUTE_MS, SAMPLED_METRICS, SUMMED_METRICS, Series
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.metering import Meter, MeteredBatch, MeteringSettings
+from bedrock_watch.pricing import PriceBook
 from bedrock_watch.records import ErrorClass, InvocationRecord, Malformed, parse_line
+from bedrock_watch.savings import ApplicationSavings, RouteModels, Usage, estimate
 from sandbox.alarms import ALARM, AlarmEvaluator, ChartPoint, CompositeAlarm, MetricAlarm
 from sandbox.metrics import Dimensions, MetricKey, MetricStore, percentile_of, period_start
 from sandbox.sketch import DEFAULT_RELATIVE_ERROR, LogHistogram
@@ -199,6 +202,10 @@ class Aggregator:
         self.counts: Counter[str] = Counter()
         self.first_ms: int | None = None
         self.last_ms: int | None = None
+        # For the savings estimates and the bill drift: sums per (application, model), cost per
+        # (UTC day, model). Bounded by applications x models and days, like the rest.
+        self.usage: dict[tuple[str, str], Figures] = {}
+        self.daily_cost: defaultdict[tuple[int, str], float] = defaultdict(float)
 
     def fold(self, batch: MeteredBatch) -> None:
         """Add one metered chunk; the chunk can then be dropped."""
@@ -213,6 +220,13 @@ class Aggregator:
             self._group(self.models, model).add(series)
             self._group(self.applications, application).add(series)
             self.pairs.add((model, application))
+            figures_of = self.usage.get((application, model))
+            if figures_of is None:
+                figures_of = self.usage[(application, model)] = Figures()
+            figures_of.add(series, ())
+            cost = series.sums.get("CostUSD", 0)
+            if cost:
+                self.daily_cost[(minute // DAY_MS, model)] += cost
             self._span(minute)
             for dims in self.minute_dimensions:
                 if _dimensions_match(dims, model, application):
@@ -802,6 +816,108 @@ def _load_json_option(path: str | None, flag: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ReportError(f"{flag} {path}: must hold a JSON object")
     return value
+
+
+DAY_MS = 86_400_000
+
+
+def savings(
+    report: Report, book: PriceBook, routes: Iterable[RouteModels], batch_applications: Iterable[str]
+) -> list[ApplicationSavings]:
+    """Where the savings are, per application, from the report's sums (estimates)."""
+    usage = {
+        key: Usage(
+            int(f.sums["InputTokens"]),
+            int(f.sums["CacheReadInputTokens"]),
+            int(f.sums["CacheWriteInputTokens"]),
+            int(f.sums["OutputTokens"]),
+            float(f.sums["CostUSD"]),
+        )
+        for key, f in report.aggregator.usage.items()
+    }
+    return estimate(book, usage, routes, batch_applications)
+
+
+def bill_drift(report: Report, bill: Sequence[BillLine]) -> list[BillCheck]:
+    """The bill check's comparison for every day both the logs and the bill cover."""
+    per_day: dict[date, dict[str, float]] = defaultdict(dict)
+    for (day_index, model), usd in report.aggregator.daily_cost.items():
+        day = datetime.fromtimestamp(day_index * DAY_MS / 1000, UTC).date()
+        per_day[day][model] = per_day[day].get(model, 0.0) + usd
+    days = sorted(set(per_day) & {line.day for line in bill})
+    return [compare(day, bill, per_day[day], sum(per_day[day].values())) for day in days]
+
+
+def routes_option(path: str | None) -> list[RouteModels]:
+    """`--routes FILE`: the Routes parameter's JSON (route -> {primary, fallbacks, cheaper})."""
+    raw = _load_json_option(path, "--routes")
+    out = []
+    for name, route in raw.items():
+        if not isinstance(route, dict) or not isinstance(route.get("primary"), str):
+            raise ReportError(f"--routes {path}: route {name!r} needs a primary model id")
+        fallbacks = route.get("fallbacks") or []
+        if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
+            raise ReportError(f"--routes {path}: route {name!r}: fallbacks must be a list of model ids")
+        cheaper = route.get("cheaper")
+        if cheaper is not None and not isinstance(cheaper, str):
+            raise ReportError(f"--routes {path}: route {name!r}: cheaper must be a model id")
+        out.append(RouteModels(str(name), (route["primary"], *fallbacks), cheaper))
+    return out
+
+
+def render_savings_document(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The savings table of the report document (every figure an estimate)."""
+
+    def usd(value: Any) -> str:
+        return "-" if value is None else f"{float(value):,.4f}"
+
+    table = _table(
+        ["application", "spend USD", "on cheaper variant", "saving", "batch saving", "cache-miss premium"],
+        [
+            [
+                r["application"],
+                usd(r["spend_usd"]),
+                usd(r["cheaper_variant_usd"])
+                + (f" ({', '.join(r['cheaper_routes'])})" if r["cheaper_routes"] else ""),
+                usd(r["cheaper_variant_saving_usd"]),
+                usd(r["batch_saving_usd"]),
+                usd(r["cache_miss_usd"]),
+            ]
+            for r in rows
+        ],
+    )
+    return (
+        "\nWhere the savings are (estimates, priced by the meter's price code)\n"
+        + table
+        + "\n"
+        + "cheaper variant: the application's traffic on a route's primary or fallbacks, at the route's\n"
+        "cheaper model (--routes); batch: --batch-applications at the batch rate; cache-miss premium:\n"
+        "cache writes priced over what cache reads would have cost.\n"
+    )
+
+
+def render_drift_document(checks: Sequence[Mapping[str, Any]]) -> str:
+    """Meter vs the bill, per day and family, from the report document."""
+    rows = []
+    for check in checks:
+        for family, drift in check["drifts"].items():
+            percent = drift["percent"]
+            rows.append(
+                [
+                    check["day"],
+                    family,
+                    f"{drift['metered_usd']:,.4f}",
+                    f"{drift['billed_usd']:,.4f}",
+                    "-" if percent is None else f"{percent:+.2f} %",
+                ]
+            )
+        for kind, usd in sorted(check["outside_meter_usd"].items()):
+            rows.append([check["day"], f"({kind})", "-", f"{usd:,.4f}", "outside the meter"])
+    if not rows:
+        return "\nMeter vs the bill: no day is in both the logs and the bill\n"
+    return "\nMeter vs the bill (Cost Explorer export)\n" + _table(
+        ["day", "family", "metered USD", "billed USD", "drift"], rows
+    )
 
 
 def settings_for(

@@ -76,7 +76,6 @@ _IAM_ONLY = {
     "AWS::SNS::TopicPolicy",
     "AWS::Events::EventBusPolicy",
     "AWS::Logs::ResourcePolicy",
-    "AWS::S3::BucketPolicy",
 }
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -880,6 +879,74 @@ def _queue(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mappi
     stack._register(lid, type_, url, props, Arn=arn, QueueName=name, QueueUrl=url)
 
 
+def _lifecycle_rule(index: int, rule: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the API's shape (the expirations the template uses)."""
+    out: dict[str, Any] = {
+        "ID": str(rule.get("Id", f"rule{index}")),
+        "Status": str(rule.get("Status", "Enabled")),
+        "Filter": {"Prefix": str(rule.get("Prefix", ""))},
+    }
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    noncurrent = rule.get("NoncurrentVersionExpiration")
+    if noncurrent:
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}
+    return out
+
+
+def _bucket(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    # S3 bucket names are global and lower-case; CloudFormation derives one from the stack.
+    name = str(props.get("BucketName") or f"{stack.stack_name}-{lid}-{stack.account_id}".lower()[:63])
+    s3 = stack.client("s3")
+    if stack.region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": stack.region})
+    encryption = props.get("BucketEncryption")
+    if encryption:
+        # CloudFormation's rule list, in the API's names ({"Rules": [{"ApplyServerSide…": …}]})
+        rules = {
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                for rule in encryption["ServerSideEncryptionConfiguration"]
+            ]
+        }
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=rules)
+    if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if props.get("PublicAccessBlockConfiguration"):
+        s3.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration={
+                k: bool(v) for k, v in props["PublicAccessBlockConfiguration"].items()
+            },
+        )
+    lifecycle = [
+        _lifecycle_rule(i, rule)
+        for i, rule in enumerate((props.get("LifecycleConfiguration") or {}).get("Rules") or [])
+    ]
+    if lifecycle:
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lifecycle})
+    arn = f"arn:aws:s3:::{name}"
+    stack._register(lid, type_, name, props, Arn=arn, DomainName=f"{name}.s3.amazonaws.com")
+
+
+def _bucket_policy(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    bucket = str(props["Bucket"])
+    document = dict(props["PolicyDocument"])
+    statements = list(document.get("Statement") or [])
+    # moto sees every in-process call as plain HTTP, so a TLS-only Deny would refuse them all; the
+    # handlers' clients use HTTPS in AWS. Such statements are left out here (reported as emulated).
+    kept = [st for st in statements if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
+    if len(kept) != len(statements):
+        stack.emulated.append(Emulated(lid, type_, "TLS-only statements not applied: moto cannot tell TLS"))
+    if kept:
+        stack.client("s3").put_bucket_policy(
+            Bucket=bucket, Policy=json.dumps({**document, "Statement": kept})
+        )
+    stack._register(lid, type_, bucket, props)
+
+
 def _loopback(endpoint: str) -> bool:
     host = urlparse(endpoint).hostname or ""
     return host in {"127.0.0.1", "localhost", "::1"}
@@ -1365,50 +1432,6 @@ def _dashboard(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: M
     stack._register(lid, type_, name, props)
 
 
-def _bucket(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
-    # CloudFormation names an unnamed bucket <stack>-<logicalid>-<random>, lower case
-    default = f"{stack.stack_name}-{lid}-{uuid.uuid4().hex[:12]}".lower()[:63]
-    name = str(props.get("BucketName") or default)
-    s3 = stack.client("s3")
-    kwargs: dict[str, Any] = {"Bucket": name}
-    if stack.region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": stack.region}
-    s3.create_bucket(**kwargs)
-    if props.get("BucketEncryption"):
-        # CloudFormation's list of {ServerSideEncryptionByDefault} is the API's Rules
-        rules = [
-            {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
-            for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-        ]
-        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
-    if props.get("PublicAccessBlockConfiguration"):
-        s3.put_public_access_block(
-            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
-        )
-    lifecycle = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
-    if lifecycle:
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=name,
-            LifecycleConfiguration={
-                "Rules": [
-                    {
-                        "ID": str(rule.get("Id", f"rule{i}")),
-                        "Status": str(rule.get("Status", "Enabled")),
-                        "Filter": {"Prefix": str(rule.get("Prefix", ""))},
-                        **(
-                            {"Expiration": {"Days": int(rule["ExpirationInDays"])}}
-                            if "ExpirationInDays" in rule
-                            else {}
-                        ),
-                    }
-                    for i, rule in enumerate(lifecycle)
-                ]
-            },
-        )
-    arn = f"arn:aws:s3:::{name}"
-    stack._register(lid, type_, name, props, Arn=arn, DomainName=f"{name}.s3.amazonaws.com")
-
-
 def _iam_role(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
     name = str(props.get("RoleName") or _name(stack.stack_name, lid))
     trust = props.get("AssumeRolePolicyDocument") or {}
@@ -1550,6 +1573,8 @@ _HANDLERS: dict[str, Creator] = {
     "AWS::Logs::LogGroup": _log_group,
     "AWS::Logs::SubscriptionFilter": _subscription_filter,
     "AWS::SQS::Queue": _queue,
+    "AWS::S3::Bucket": _bucket,
+    "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::DynamoDB::Table": _table,
@@ -1567,7 +1592,6 @@ _HANDLERS: dict[str, Creator] = {
     "AWS::CloudWatch::AnomalyDetector": _anomaly_detector,
     "AWS::CloudWatch::Dashboard": _dashboard,
     "AWS::IAM::Role": _iam_role,
-    "AWS::S3::Bucket": _bucket,
     "AWS::IAM::ManagedPolicy": _managed_policy,
     "AWS::KMS::Key": _kms_key,
 }

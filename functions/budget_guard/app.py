@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_watch.budgets import BudgetGuardSettings, emf_documents, guard_budgets
-from bedrock_watch.errors import ConfigurationError
+from bedrock_watch.config import event_now
 from bedrock_watch.owncost import (
     OwnCostError,
     OwnCostSettings,
@@ -65,22 +65,9 @@ def publish_own_cost(now: datetime) -> float | None:
     return bill.total
 
 
-def _now(event: dict[str, Any]) -> datetime:
-    raw = event.get("now") if isinstance(event, dict) else None
-    if raw is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(str(raw))
-    except ValueError:
-        raise ConfigurationError(f"event field 'now' must be an ISO-8601 timestamp, got {raw!r}") from None
-    if moment.tzinfo is None:
-        raise ConfigurationError(f"event field 'now' must carry a UTC offset, got {raw!r}")
-    return moment.astimezone(UTC)
-
-
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = _now(event)
+    now = event_now(event)
     statuses = guard_budgets(SETTINGS, now)
     for document in emf_documents(statuses, SETTINGS.namespace, now):
         sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")

@@ -521,7 +521,7 @@ def test_every_metric_alarm_chooses_its_missing_data_treatment() -> None:
 
 
 def test_alarms_read_only_metrics_the_contract_or_aws_bedrock_define() -> None:
-    ours = set(contract.METERING_METRICS) | set(contract.BUDGET_METRICS)
+    ours = set(contract.PUBLISHED_METRICS)
     for logical_id, alarm in alarms().items():
         for namespace, name, _, _ in metric_stats(alarm["Properties"]):
             if namespace == NAMESPACE:

@@ -21,6 +21,7 @@ DASHBOARDS = ("OperationsDashboard", "ModelComparisonDashboard", "ExecutiveDashb
 AWS_SERVICE_METRICS = {
     "AWS/Lambda": {"Invocations", "Errors", "Throttles"},
     "AWS/SQS": {"ApproximateNumberOfMessagesVisible"},
+    "AWS/BedrockMantle": {"Inferences"},  # the OpenAI-compatible endpoint's own metrics
 }
 _SEARCH = re.compile(r"SEARCH\('\{([^,}]+)(?:,([^}]*))?\}\s+MetricName=\"([^\"]+)\"")
 

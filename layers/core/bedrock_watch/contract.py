@@ -55,6 +55,10 @@ OWN_COST_METRIC: Final = "OwnMonthlyCostUSD"
 # Who publishes a metric: the function (functions/<publisher>/) whose EMF carries it.
 METERING: Final = "invocation_metrics"
 BUDGET_GUARD: Final = "budget_guard"
+PRICE_SYNC: Final = "price_sync"
+BILL_CHECK: Final = "bill_check"
+# The bill check's per-family drift field (anthropic, amazon, meta, …): a log field, not a dimension.
+FIELD_MODEL_FAMILY: Final = "ModelFamily"
 ENDPOINTS: Final = "public_endpoints"  # the ack and approval-link function URLs
 
 # How many values a dimension takes, by population name (the cost model counts them per fleet).
@@ -203,6 +207,22 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
             ("HoursUntilBudgetExhausted", "None"),
         )
     ),
+    # ---- price sync (daily): [] only, one datapoint a day
+    MetricSpec("PriceAgeHours", "None", PRICE_SYNC, levels(lean=(ALL,)), read_by="prices-stale alarm"),
+    MetricSpec("PriceSyncFailed", "Count", PRICE_SYNC, levels(lean=(ALL,)), read_by="prices-stale alarm"),
+    MetricSpec(
+        "PriceChangesHeld", "Count", PRICE_SYNC, levels(lean=(ALL,)), read_by="price-changes-held alarm"
+    ),
+    # ---- bill check (daily): drift of the meter from Cost Explorer for the newest settled day.
+    # [] only: the per-family drift is a field of the bill check's log lines (a Logs Insights
+    # widget on the executive dashboard reads it), never a metric per family.
+    MetricSpec(
+        "BillingDriftPercent",
+        "Percent",
+        BILL_CHECK,
+        levels(lean=(ALL,)),
+        read_by="billing-drift alarm, executive dashboard",
+    ),
     # The stack's own estimated monthly AWS bill (bedrock_watch.costmodel), once an hour.
     MetricSpec(
         OWN_COST_METRIC,
@@ -261,6 +281,10 @@ PER_REQUEST_METRICS: Final = frozenset(s.name for s in METRICS if s.per_request)
 # Denominators alarms divide by: always present in a document, even when zero.
 ALWAYS_PRESENT_METRICS: Final = frozenset(s.name for s in METRICS if s.always_present)
 
+PRICE_SYNC_METRICS: Final[dict[str, str]] = units(PRICE_SYNC)
+BILLING_METRICS: Final[dict[str, str]] = units(BILL_CHECK)
+# Every metric the stack publishes, by name -> unit (alarms and dashboards may read only these).
+PUBLISHED_METRICS: Final[dict[str, str]] = {s.name: s.unit for s in METRICS}
 REFUSED_REQUESTS: Final = "RefusedRequests"
 ENDPOINT_METRICS: Final[dict[str, str]] = units(ENDPOINTS)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import re
 import time
 import zlib
@@ -36,6 +37,7 @@ from bedrock_watch.contract import (
 )
 from bedrock_watch.emf import MINUTE_MS, TIER_AS_REQUESTED, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
+from bedrock_watch.pricesync import PriceDocumentStore, PriceSource
 from bedrock_watch.pricing import PriceBook
 from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_line
@@ -84,12 +86,15 @@ class MeteringSettings:
     fleet_guard: bool = False
     # ApplicationBudgets' names: always admitted, a budget must never meter into `other`.
     budgeted_applications: frozenset[str] = frozenset()
+    price_document_bucket: str = ""  # where the price sync keeps its document; "" = shipped table only
+    price_refresh_seconds: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MeteringSettings:
         """Settings from METRICS_NAMESPACE, METRIC_DETAIL, APPLICATION_METADATA_KEY, MAX_APPLICATIONS,
-        APPLICATION_GUARD_SCOPE (`fleet` or `container`), APPLICATION_BUDGETS, PRICE_OVERRIDES and
-        INFERENCE_PROFILE_MAP; ConfigurationError names a bad variable."""
+        APPLICATION_GUARD_SCOPE (`fleet` or `container`), APPLICATION_BUDGETS, PRICE_OVERRIDES,
+        INFERENCE_PROFILE_MAP, PRICE_DOCUMENT_BUCKET and PRICE_REFRESH_SECONDS; ConfigurationError
+        names a bad variable."""
         overrides = env_json("PRICE_OVERRIDES", {}, environ)
         profile_map = env_json("INFERENCE_PROFILE_MAP", {}, environ)
         if not isinstance(overrides, dict):
@@ -116,6 +121,10 @@ class MeteringSettings:
             max_applications=env_int("MAX_APPLICATIONS", 50, minimum=1, environ=environ),
             price_overrides=overrides,
             profile_map=profile_map,
+            price_document_bucket=(environ if environ is not None else os.environ).get(
+                "PRICE_DOCUMENT_BUCKET", ""
+            ),
+            price_refresh_seconds=env_int("PRICE_REFRESH_SECONDS", 3600, minimum=60, environ=environ),
         )
 
 
@@ -135,6 +144,7 @@ class BatchSummary:
     emf_bytes: int = 0
     clamped_timestamps: int = 0
     control_message: bool = False
+    prices: str = "shipped"  # the price document in use: "shipped", or "synced <time>"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -315,9 +325,11 @@ class Meter:
         price_book: PriceBook,
         resolver: ProfileResolver,
         cloudwatch_client: Any = None,
+        prices: PriceSource | None = None,
     ) -> None:
         self.settings = settings
         self.price_book = price_book
+        self.prices = prices  # the synced price document, re-read when due (None: price_book only)
         self.resolver = resolver
         fleet = FleetApplications(settings.namespace, cloudwatch_client) if settings.fleet_guard else None
         self.applications = ApplicationGuard(
@@ -335,12 +347,16 @@ class Meter:
     def from_settings(
         cls, settings: MeteringSettings, bedrock_client: Any = None, cloudwatch_client: Any = None
     ) -> Meter:
-        """A meter with the shipped price table plus overrides and a profile resolver."""
+        """A meter with the shipped price table, the synced price document (read on first use)
+        and the overrides, and a profile resolver."""
+        store = PriceDocumentStore(settings.price_document_bucket) if settings.price_document_bucket else None
+        prices = PriceSource(store, settings.price_overrides, refresh_seconds=settings.price_refresh_seconds)
         return cls(
             settings,
-            PriceBook.load(settings.price_overrides),
+            prices.book,
             ProfileResolver(settings.profile_map, client=bedrock_client),
             cloudwatch_client,
+            prices,
         )
 
     def meter_event(self, event: Mapping[str, Any], *, now_ms: int | None = None) -> MeteringResult:
@@ -351,6 +367,8 @@ class Meter:
             batch = MeteredBatch(int(time.time() * 1000) if now_ms is None else now_ms)
             batch.malformed(batch.now_ms, str(err))
             return self._finish(batch)
+        if self.prices is not None:
+            self.price_book = self.prices.current()
         if payload["messageType"] == "CONTROL_MESSAGE":
             return MeteringResult("", BatchSummary(control_message=True))
         return self.meter_log_events(payload["logEvents"], now_ms=now_ms)
@@ -403,6 +421,10 @@ class Meter:
 
     def _finish(self, batch: MeteredBatch) -> MeteringResult:
         summary = batch.summary
+        if self.prices is not None and self.prices.synced_at:
+            summary.prices = f"synced {self.prices.synced_at}"
+        if self.prices is not None and self.prices.error:
+            summary.prices += f" (price document unreadable: {self.prices.error})"
         summary.malformed = sum(batch.malformed_reasons.values())
         summary.malformed_reasons = dict(batch.malformed_reasons)
         documents, summary.clamped_timestamps = self.writer.documents(

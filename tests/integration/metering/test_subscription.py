@@ -69,6 +69,9 @@ def test_the_function_runs_with_the_template_environment(stack: MeteringStack) -
     expected = function_environment(
         parameters={"InferenceProfileMap": json.dumps(PROFILE_MAP), "MetricsNamespace": "Drill/Bedrock"}
     )
+    # The rendering stands a resource's logical id in for its Ref; the deployed bucket has its name.
+    assert expected["PRICE_DOCUMENT_BUCKET"] == "PriceDataBucket"
+    expected["PRICE_DOCUMENT_BUCKET"] = stack.stack.physical_id("PriceDataBucket")
     assert config["Environment"]["Variables"] == expected
     assert expected["METRICS_NAMESPACE"] == "Drill/Bedrock"
     assert config["Handler"] == "app.lambda_handler"
