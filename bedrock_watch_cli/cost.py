@@ -68,13 +68,15 @@ def run(args: argparse.Namespace) -> int:
     assumptions = fleet_cost.Assumptions(delivery_seconds=args.delivery_seconds)
     levels = args.metric_detail or [None]
     out = sys.stdout
+    every: list[fleet_cost.Estimate] = []
     for level in levels:
         overrides = {"MetricDetail": level} if level else {}
         estimates = [fleet_cost.estimate(f, overrides, assumptions) for f in fleets]
-        if args.json:
-            out.write(json.dumps([fleet_cost.as_dict(e) for e in estimates], indent=2) + "\n")
-            continue
-        out.write(f"MetricDetail={estimates[0].level}\n\n{fleet_cost.table(estimates)}\n\n")
-    if not args.json:
+        every += estimates
+        if not args.json:
+            out.write(f"MetricDetail={estimates[0].level}\n\n{fleet_cost.table(estimates)}\n\n")
+    if args.json:
+        out.write(json.dumps([fleet_cost.as_dict(e) for e in every], indent=2) + "\n")
+    else:
         out.write(fleet_cost.assumptions_text(assumptions) + "\n")
     return 0

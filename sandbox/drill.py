@@ -65,6 +65,8 @@ STORM_ERRORS = {"ThrottlingException": 1.0}
 SERVER_ERRORS = {"InternalServerException": 0.6, "ServiceUnavailableException": 0.4}
 THROTTLE_CODES = {"ThrottlingException", "ModelNotReadyException", "ServiceQuotaExceededException"}
 SERVER_CODES = {"InternalServerException", "ServiceUnavailableException", "ModelTimeoutException"}
+# Refused during input validation, before Bedrock accepts the request: not an `Invocation`.
+REJECTED_BEFORE_PROCESSING = {"ValidationException"}
 # Output tokens count 5x against the TPM quota for these models (FACTS §6).
 BURNDOWN_MODELS = ("claude-sonnet-4", "claude-opus-4")
 DRILL_PERSON = "bedrock-watch drill"
@@ -227,8 +229,11 @@ class Traffic:
 
 def native_metrics(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
     """What Bedrock itself publishes in AWS/Bedrock for these calls, per ModelId as invoked
-    (FACTS §3): successes, throttles and client/server errors counted apart, latency per
-    successful call, tokens, and the quota burn (output tokens count 5x for the newest Claude)."""
+    (FACTS §3): `Invocations` for every request Bedrock accepted, failed ones included, and
+    throttles apart (neither in Invocations nor in an error metric); client/server errors by
+    class; latency per successful call, tokens, and the quota burn (output tokens count 5x for
+    the newest Claude). A ValidationException is refused during input validation, before Bedrock
+    accepts the request, so it is a client error but not an invocation."""
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for event in events:
         record = json.loads(event["message"])
@@ -238,11 +243,12 @@ def native_metrics(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, list
         if code in THROTTLE_CODES:
             metrics["InvocationThrottles"].append(1)
             continue
+        if code not in REJECTED_BEFORE_PROCESSING:
+            metrics["Invocations"].append(1)
         if code:
             metrics["InvocationServerErrors" if code in SERVER_CODES else "InvocationClientErrors"].append(1)
             continue
         started = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
-        metrics["Invocations"].append(1)
         metrics["InvocationLatency"].append(max(1.0, int(event["timestamp"]) - started.timestamp() * 1000))
         inputs = record.get("input") or {}
         outputs = record.get("output") or {}

@@ -271,6 +271,8 @@ def role_statements(
     def refs(value: Any) -> set[str]:
         return {v["Ref"] for v in _as_list(value) if isinstance(v, dict) and set(v) == {"Ref"}}
 
+    if role not in rendered:
+        return []  # its Condition is false in this rendering: the role does not exist
     props = translated[role].get("Properties") or {}
     documents = [p.get("PolicyDocument") or {} for p in rendered[role]["Properties"].get("Policies") or []]
     attached = refs(props.get("ManagedPolicyArns"))

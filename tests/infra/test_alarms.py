@@ -199,7 +199,9 @@ STACK_ROWS = [
 
 
 def model_rows(suffix: str) -> list[Row]:
-    attempts = ("InvocationThrottles", "Invocations", "InvocationClientErrors", "InvocationServerErrors")
+    # AWS/Bedrock Invocations holds every accepted request, failed ones included; throttles are apart
+    throttle_rate = ("InvocationThrottles", "Invocations")
+    server_error_rate = ("InvocationServerErrors", "Invocations")
     return [
         Row(
             f"ModelLatencyP95Warning{suffix}",
@@ -224,7 +226,7 @@ def model_rows(suffix: str) -> list[Row]:
         Row(
             f"ModelThrottleRateCritical{suffix}",
             BEDROCK,
-            attempts,
+            throttle_rate,
             "Sum",
             "ThrottleRateCriticalPercent",
             GE,
@@ -234,7 +236,7 @@ def model_rows(suffix: str) -> list[Row]:
         Row(
             f"ModelServerErrorRateCritical{suffix}",
             BEDROCK,
-            attempts,
+            server_error_rate,
             "Sum",
             "ErrorRateCriticalPercent",
             GE,

@@ -83,7 +83,10 @@ def test_the_budget_guard_names_every_resource_its_live_estimate_prices() -> Non
         value = env[variable]["Fn::Join"][1]
         return {item["Ref"] for item in value}
 
-    assert named("OWN_COST_LOG_GROUPS") == set(resources(type_="AWS::Logs::LogGroup"))
+    # every group the stack's own functions write; not the invocation log group it may create,
+    # whose ingestion is the cost of Bedrock's invocation logging, whoever turned it on
+    own_groups = set(resources(type_="AWS::Logs::LogGroup")) - {"InvocationLogGroup"}
+    assert named("OWN_COST_LOG_GROUPS") == own_groups
     assert named("OWN_COST_STATE_MACHINES") == set(resources(type_="AWS::Serverless::StateMachine"))
     assert named("OWN_COST_COMPOSITE_ALARMS") == set(resources(type_="AWS::CloudWatch::CompositeAlarm"))
     assert named("OWN_COST_DASHBOARDS") == set(resources(type_="AWS::CloudWatch::Dashboard"))

@@ -339,8 +339,6 @@ class Meter:
         self.identities = ContextGuard(MAX_IDENTITIES, IDENTITY_MAX_LENGTH, sanitise=False)
         # Bound look-ups of the values already decided: one attribute read per record on the hot path.
         self._known_application = self.applications.known.get
-        self._known_route = self.routes.known.get
-        self._known_identity = self.identities.known.get
         self.writer = EmfWriter(settings.namespace, settings.metric_detail)
 
     @classmethod
@@ -460,16 +458,24 @@ class Meter:
             if raw_application
             else UNATTRIBUTED
         )
-        route = record.route
-        if route is not None:
-            route = self._known_route(route) or self.routes(route)
-        identity = record.identity
-        if identity is not None:
-            identity = self._known_identity(identity) or self.identities(identity)
-        key = (timestamp - timestamp % MINUTE_MS, model.base_id, application, route, identity)
+        minute = timestamp - timestamp % MINUTE_MS
+        # Route and identity enter the key as logged; only a key not seen yet in this batch goes
+        # through their guards (so the per-record cost is one tuple and one look-up). A value the
+        # guards change (cut, or `other` past the cap) then costs a second look-up per record.
+        key = (minute, model.base_id, application, record.route, record.identity)
         figures = batch.series.get(key)
         if figures is None:
-            figures = batch.series[key] = Series()
+            route, identity = record.route, record.identity
+            key = (
+                minute,
+                model.base_id,
+                application,
+                None if route is None else self.routes(route),
+                None if identity is None else self.identities(identity),
+            )
+            figures = batch.series.get(key)
+            if figures is None:
+                figures = batch.series[key] = Series()
         sums = figures.sums
         sums["Requests"] += 1
         input_tokens = record.input_tokens

@@ -400,6 +400,9 @@ def model_health(
     AWS/Bedrock (the id as called, free, every attempt) is always read; our meter (namespace, base
     model id) too when it publishes per model (`namespace` given, MetricDetail `model` or `full`),
     and then the worse of the two is kept: throttled attempts are not always logged (FACTS §1.2).
+    AWS/Bedrock `Invocations` counts every request Bedrock accepted, those that later failed
+    included, and no throttled one, so its attempts are Invocations + InvocationThrottles and its
+    failures server errors + throttles (docs/decisions.md, "AWS/Bedrock Invocations").
     """
     base = base_model_id(model)
     period = max(60, int((end - start).total_seconds()) // 60 * 60)
@@ -425,16 +428,15 @@ def model_health(
     )
     queries = [
         *metered,
-        query("aws_ok", "AWS/Bedrock", "Invocations", model),
+        query("aws_invocations", "AWS/Bedrock", "Invocations", model),
         query("aws_server", "AWS/Bedrock", "InvocationServerErrors", model),
         query("aws_throttles", "AWS/Bedrock", "InvocationThrottles", model),
-        query("aws_client", "AWS/Bedrock", "InvocationClientErrors", model),
     ]
     result = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end)
     sums = {r["Id"]: float(sum(r.get("Values", []))) for r in result["MetricDataResults"]}
     ours = Health(sums.get("bw_requests", 0.0), sums.get("bw_errors", 0.0))
-    aws_failures = sums.get("aws_server", 0.0) + sums.get("aws_throttles", 0.0)
-    theirs = Health(sums.get("aws_ok", 0.0) + aws_failures + sums.get("aws_client", 0.0), aws_failures)
+    throttles = sums.get("aws_throttles", 0.0)
+    theirs = Health(sums.get("aws_invocations", 0.0) + throttles, sums.get("aws_server", 0.0) + throttles)
     return max(ours, theirs, key=lambda h: (h.failure_rate, h.requests))
 
 
