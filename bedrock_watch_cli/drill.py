@@ -26,10 +26,14 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from sandbox.drill import run as run_drill
     from sandbox.scenario import ScenarioError
+    from sandbox.stack import StackError
 
     try:
         run_drill(args.scenario, sys.stdout)
     except ScenarioError as err:
         sys.stderr.write(f"bedrock-watch drill: scenario error: {err}\n")
         return 2
+    except StackError as err:
+        sys.stderr.write(f"bedrock-watch drill: {err}\n")
+        return 1
     return 0

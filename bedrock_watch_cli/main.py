@@ -11,10 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bedrock_watch_cli import drill, report
+from bedrock_watch_cli import check, cost, drill, report
 
 # In the order `--help` lists them.
-COMMANDS = (report, drill)
+COMMANDS = (report, drill, cost, check)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -52,6 +52,7 @@ from sandbox.traffic import (
 
 OUT = ROOT / "out"
 NATIVE = "AWS/Bedrock"
+MANTLE = "AWS/BedrockMantle"
 OPERATIONS = {
     "anthropic": ANTHROPIC_OPERATIONS,
     "nova": NOVA_OPERATIONS,
@@ -64,6 +65,8 @@ STORM_ERRORS = {"ThrottlingException": 1.0}
 SERVER_ERRORS = {"InternalServerException": 0.6, "ServiceUnavailableException": 0.4}
 THROTTLE_CODES = {"ThrottlingException", "ModelNotReadyException", "ServiceQuotaExceededException"}
 SERVER_CODES = {"InternalServerException", "ServiceUnavailableException", "ModelTimeoutException"}
+# Refused during input validation, before Bedrock accepts the request: not an `Invocation`.
+REJECTED_BEFORE_PROCESSING = {"ValidationException"}
 # Output tokens count 5x against the TPM quota for these models (FACTS §6).
 BURNDOWN_MODELS = ("claude-sonnet-4", "claude-opus-4")
 DRILL_PERSON = "bedrock-watch drill"
@@ -170,11 +173,15 @@ class Traffic:
             count = int(self.carry[app.name])
             self.carry[app.name] -= count
             if count:
-                events += generate(
+                generated = generate(
                     self.profile(
                         app, model, minute=minute, index=index, count=count, start=start, factor=factor
                     )
                 )
+                if not app.metered:  # reaches Bedrock, never the invocation log
+                    for event in generated:
+                        event["unmetered"] = app.endpoint
+                events += generated
         events.sort(key=lambda e: int(e["timestamp"]))
         return events
 
@@ -231,8 +238,11 @@ def incident_label(item: dict[str, Any]) -> str:
 
 def native_metrics(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
     """What Bedrock itself publishes in AWS/Bedrock for these calls, per ModelId as invoked
-    (FACTS §3): successes, throttles and client/server errors counted apart, latency per
-    successful call, tokens, and the quota burn (output tokens count 5x for the newest Claude)."""
+    (FACTS §3): `Invocations` for every request Bedrock accepted, failed ones included, and
+    throttles apart (neither in Invocations nor in an error metric); client/server errors by
+    class; latency per successful call, tokens, and the quota burn (output tokens count 5x for
+    the newest Claude). A ValidationException is refused during input validation, before Bedrock
+    accepts the request, so it is a client error but not an invocation."""
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for event in events:
         record = json.loads(event["message"])
@@ -242,11 +252,12 @@ def native_metrics(events: Sequence[dict[str, Any]]) -> dict[str, dict[str, list
         if code in THROTTLE_CODES:
             metrics["InvocationThrottles"].append(1)
             continue
+        if code not in REJECTED_BEFORE_PROCESSING:
+            metrics["Invocations"].append(1)
         if code:
             metrics["InvocationServerErrors" if code in SERVER_CODES else "InvocationClientErrors"].append(1)
             continue
         started = datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00"))
-        metrics["Invocations"].append(1)
         metrics["InvocationLatency"].append(max(1.0, int(event["timestamp"]) - started.timestamp() * 1000))
         inputs = record.get("input") or {}
         outputs = record.get("output") or {}
@@ -277,6 +288,7 @@ class Drill:
         self.executions_seen: set[str] = set()
         self.sns_pages: list[str] = []  # page texts received and not yet shown
         self.spend = 0.0
+        self.unmetered_sent = 0  # calls the scenario sent past the invocation log
 
     # ------------------------------------------------------------------ setup
     @contextlib.contextmanager
@@ -405,7 +417,28 @@ class Drill:
                 self._observe_async()
         self._settle()
         self._observe()
+        self._unmetered_note()
         return self._finish(time.monotonic() - started)
+
+    def _unmetered_note(self) -> None:
+        """What AWS/Bedrock and AWS/BedrockMantle counted that the meter did not, per model."""
+        if not self.unmetered_sent:
+            return
+        from sandbox.unmetered import unmetered_by_model
+
+        ns = str(self.stack.parameters["MetricsNamespace"])
+        rows, mantle = unmetered_by_model(self.sb.store, ns, self.timeline.start, self.sb.clock.now())
+        detail = "\n".join(
+            f"{model}: {count:,.0f} calls Bedrock counted, the meter did not" for model, count in rows
+        )
+        if mantle:
+            detail += (
+                f"\nbedrock-mantle: {mantle:,.0f} inferences (AWS/BedrockMantle; never in the invocation log)"
+            )
+        total = sum(count for _, count in rows) + mantle
+        self.timeline.add(
+            self.sb.clock.now(), "note", f"unmetered traffic: {total:,.0f} calls", detail, unmetered=total
+        )
 
     def _settle(self, timeout: float = 15.0) -> None:
         """Let remediations already under way finish (escalations wait for people: they stop)."""
@@ -435,14 +468,22 @@ class Drill:
         )
 
     def _send(self, events: list[dict[str, Any]], now: datetime) -> None:
-        """Bedrock's two outputs for this minute: the invocation log (→ the meter) and its own metrics."""
-        if events:
+        """Bedrock's two outputs for this minute: the invocation log (→ the meter) and its own
+        metrics; calls of unlogged applications reach only the metrics, bedrock-mantle calls only
+        AWS/BedrockMantle."""
+        logged = [e for e in events if "unmetered" not in e]
+        if logged:
             self.stack.client("logs").put_log_events(
                 logGroupName=self.log_group,
                 logStreamName=self.log_stream,
-                logEvents=[{"timestamp": int(e["timestamp"]), "message": str(e["message"])} for e in events],
+                logEvents=[{"timestamp": int(e["timestamp"]), "message": str(e["message"])} for e in logged],
             )
         at = now + timedelta(seconds=30)
+        mantle = [e for e in events if e.get("unmetered") == "mantle"]
+        if mantle:
+            self.sb.store.seed(MANTLE, "Inferences", float(len(mantle)), timestamp=at)
+        self.unmetered_sent += len(events) - len(logged)
+        events = [e for e in events if e.get("unmetered") != "mantle"]
         totals: dict[str, list[float]] = defaultdict(list)
         for model, metrics in native_metrics(events).items():
             for name, values in metrics.items():
@@ -743,6 +784,12 @@ class Drill:
         )
 
     # ------------------------------------------------------------------ the end
+    def _metering_output(self) -> list[str]:
+        """Every line the metering function printed (its log group, as Logs Insights reads it)."""
+        group = str(self.stack.physical_id("InvocationMetricsLogGroup"))
+        pages = self.stack.client("logs").get_paginator("filter_log_events").paginate(logGroupName=group)
+        return [event["message"] for page in pages for event in page["events"]]
+
     def _finish(self, wall: float) -> DrillResult:
         from sandbox.drill_report import model_rows, write_outputs
 
@@ -750,12 +797,7 @@ class Drill:
             self.scenario,
             self.timeline.entries,
             sorted(self.incidents.values(), key=lambda i: str(i.get("openedAtSimulated"))),
-            model_rows(
-                self.sb.store,
-                str(self.stack.parameters["MetricsNamespace"]),
-                self.timeline.start,
-                self.sb.clock.now(),
-            ),
+            model_rows(self._metering_output(), self.timeline.start, self.sb.clock.now()),
             self.routes,
             wall,
             OUT / f"drill-{self.scenario.name}",

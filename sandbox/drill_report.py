@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bedrock_watch.contract import short_alarm_name
-from sandbox.metrics import MetricKey, MetricStore
+from sandbox.log_tables import log_events, per_model_rows
 
 if TYPE_CHECKING:
     from sandbox.alarms import ChartPoint
@@ -22,37 +22,14 @@ if TYPE_CHECKING:
     from sandbox.runtime import Sandbox
 
 
-def model_rows(store: MetricStore, namespace: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per ModelId (most requests first), from the metrics the meter published: what CloudWatch holds."""
-
-    def stat(name: str, stat_: str, **dims: str) -> float | None:
-        return store.statistic(MetricKey.of(namespace, name, dims or None), stat_, start, end)
-
-    models = sorted(
-        {
-            dict(k.dimensions)["ModelId"]
-            for k in store.keys(namespace, "Requests")
-            if dict(k.dimensions).keys() == {"ModelId"}
-        }
+def model_rows(output: Sequence[str], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per ModelId (most requests first), then all models: the model-comparison dashboard's Logs
+    Insights table over what the metering function printed between `start` and `end`."""
+    rows = per_model_rows(
+        log_events(output), start_ms=int(start.timestamp() * 1000), end_ms=int(end.timestamp() * 1000)
     )
-    rows: list[dict[str, Any]] = []
-    for model in [*models, ""]:
-        dims = {"ModelId": model} if model else {}
-        rows.append(
-            {
-                "model": model or "all models",
-                "requests": stat("Requests", "Sum", **dims) or 0.0,
-                "errors": stat("Errors", "Sum", **dims) or 0.0,
-                "throttles": stat("Throttles", "Sum", **dims) or 0.0,
-                "input_tokens": stat("InputTokens", "Sum", **dims) or 0.0,
-                "output_tokens": stat("OutputTokens", "Sum", **dims) or 0.0,
-                "cost_usd": stat("CostUSD", "Sum", **dims) or 0.0,
-                "p50_ms": stat("Latency", "p50", **dims),
-                "p95_ms": stat("Latency", "p95", **dims),
-            }
-        )
-    body = sorted(rows[:-1], key=lambda r: (-float(r["requests"]), str(r["model"])))
-    return [*body, rows[-1]]
+    keys = ("model", "requests", "errors", "throttles", "input_tokens", "output_tokens", "cost_usd")
+    return [{**{k: r[k] for k in keys}, "p50_ms": r["p50_ms"], "p95_ms": r["p95_ms"]} for r in rows]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -527,9 +527,40 @@ class MetricStore:
             store.ingest_emf(output)
             return result
 
+        original_list = CloudWatchBackend.list_metrics
+
+        def list_metrics(
+            backend: Any, next_token: Any, namespace: str, metric_name: str, dimensions: Any
+        ) -> Any:
+            # moto lists PutMetricData metrics only; the store also holds those the EMF created.
+            # RecentlyActive is not modelled: everything the store holds counts (data lives for
+            # the process), as does one page for all.
+            token, listed = original_list(backend, next_token, namespace, metric_name, dimensions)
+            if next_token:
+                return token, listed
+            known = {
+                (
+                    m.namespace,
+                    getattr(m, "name", None) or getattr(m, "metric_name", None),
+                    tuple(sorted((d.name, d.value) for d in m.dimensions)),
+                )
+                for m in listed
+            }
+            extra = [
+                {
+                    "Namespace": key.namespace,
+                    "MetricName": key.name,
+                    "Dimensions": [{"Name": n, "Value": v} for n, v in key.dimensions],
+                }
+                for key in store.keys(namespace or None, metric_name or None)
+                if (key.namespace, key.name, tuple(sorted(key.dimensions))) not in known
+            ]
+            return token, [*listed, *extra]
+
         patches: list[Any] = [
             mock.patch.object(CloudWatchBackend, "put_metric_data", put_metric_data),
             mock.patch.object(CloudWatchBackend, "get_metric_data", get_metric_data),
+            mock.patch.object(CloudWatchBackend, "list_metrics", list_metrics),
         ]
         if capture_lambda_output:
             patches.append(mock.patch.object(LambdaFunction, "save_logs", save_logs))

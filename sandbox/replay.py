@@ -4,7 +4,8 @@ Replays the shipped invocation-log sample
 (events/metering/demo-invocations.jsonl.gz) through the invocation_metrics function exactly as
 CloudWatch Logs would deliver it (put_log_events → subscription filter → function), then reads
 the EMF the function printed back from its log group and prints a per-model table. The table is
-computed from the metrics, not from the records: it shows what CloudWatch would hold.
+the model-comparison dashboard's Logs Insights query run over those documents, not a sum of the
+records: it shows what the dashboard would show.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sandbox.events import EVENTS
+from sandbox.log_tables import log_events, per_model_rows
 from sandbox.metrics import MetricStore, read_emf
 from sandbox.traffic import PROFILE_MAP, delivery_batches
 
@@ -52,28 +54,24 @@ class ModelRow:
     p95_ms: float | None
 
 
-def model_rows(store: MetricStore, namespace: str) -> list[ModelRow]:
-    """One row per ModelId (most requests first) and a final row for all traffic."""
-
-    def row(label: str, **dims: str) -> ModelRow:
-        latency = store.get(namespace, "Latency", **dims)
-        return ModelRow(
-            label,
-            store.get(namespace, "Requests", **dims).sum,
-            store.get(namespace, "Errors", **dims).sum,
-            store.get(namespace, "InputTokens", **dims).sum,
-            store.get(namespace, "CacheReadInputTokens", **dims).sum,
-            store.get(namespace, "CacheWriteInputTokens", **dims).sum,
-            store.get(namespace, "OutputTokens", **dims).sum,
-            store.get(namespace, "CostUSD", **dims).sum,
-            latency.percentile(50),
-            latency.percentile(95),
+def model_rows(output: Sequence[str]) -> list[ModelRow]:
+    """One row per ModelId (most requests first) and a final row for all traffic: the dashboard's
+    Logs Insights table over what the function printed (sandbox.log_tables)."""
+    return [
+        ModelRow(
+            r["model"],
+            r["requests"],
+            r["errors"],
+            r["input_tokens"],
+            r["cache_read"],
+            r["cache_write"],
+            r["output_tokens"],
+            r["cost_usd"],
+            r["p50_ms"],
+            r["p95_ms"],
         )
-
-    rows = [row(model, ModelId=model) for model in store.dimension_values(namespace, "ModelId")]
-    rows.sort(key=lambda r: (-r.requests, r.model))
-    rows.append(row("all models"))
-    return rows
+        for r in per_model_rows(log_events(output))
+    ]
 
 
 def format_table(rows: Sequence[ModelRow]) -> str:
@@ -156,10 +154,11 @@ def replay_demo(out: TextIO) -> ReplayReport:
         # The handler returns its batch summary (counts only); the shim records each return value.
         summaries = [i.result for i in invocations if i.error_type is None and isinstance(i.result, dict)]
     store = read_emf(["\n".join(output)])
-    report = ReplayReport(
-        model_rows(store, namespace), store, len(batches), summaries, time.perf_counter() - started
+    report = ReplayReport(model_rows(output), store, len(batches), summaries, time.perf_counter() - started)
+    out.write(
+        "\nper model, from the EMF documents the function printed (the model-comparison dashboard's "
+        "Logs Insights table):\n\n"
     )
-    out.write(f"\nper model, from the EMF the function printed (namespace {namespace}):\n\n")
     out.write(format_table(report.rows) + "\n\n")
     malformed = store.get(namespace, "MalformedRecords").sum
     unpriced = store.get(namespace, "UnpricedRequests").sum

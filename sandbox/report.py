@@ -32,12 +32,13 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final
 
 import orjson
 
+from bedrock_watch.billing import BillCheck, BillLine, compare
 from bedrock_watch.contract import (
     ALWAYS_PRESENT_METRICS,
     AWS_BEDROCK_NAMESPACE,
@@ -49,7 +50,9 @@ from bedrock_watch.contract import (
 from bedrock_watch.emf import MALFORMED_METRIC, MINUTE_MS, SAMPLED_METRICS, SUMMED_METRICS, Series
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.metering import Meter, MeteredBatch, MeteringSettings
+from bedrock_watch.pricing import PriceBook
 from bedrock_watch.records import ErrorClass, InvocationRecord, Malformed, parse_line
+from bedrock_watch.savings import ApplicationSavings, RouteModels, Usage, estimate
 from sandbox.alarms import ALARM, AlarmEvaluator, ChartPoint, CompositeAlarm, MetricAlarm
 from sandbox.metrics import Dimensions, MetricKey, MetricStore, percentile_of, period_start
 from sandbox.sketch import DEFAULT_RELATIVE_ERROR, LogHistogram
@@ -73,6 +76,10 @@ _TIMESTAMP_SCAN: Final = 512
 
 class ReportError(BedrockWatchError):
     """The report cannot run: a missing file, a bad option file (the message names it)."""
+
+
+class UnreadableFile(BedrockWatchError):
+    """One input file cannot be read as an invocation-log export; the message says why."""
 
 
 class ProfileNotMappedError(BedrockWatchError):
@@ -188,12 +195,17 @@ class Aggregator:
         self.totals = Figures()
         self.models: dict[str, Figures] = {}
         self.applications: dict[str, Figures] = {}
+        self.pairs: set[tuple[str, str]] = set()  # (model, application) that called
         self.minutes: dict[tuple[int, Dimensions], Figures] = {}
         self.malformed_minutes: Counter[int] = Counter()
         self.malformed_reasons: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.first_ms: int | None = None
         self.last_ms: int | None = None
+        # For the savings estimates and the bill drift: sums per (application, model), cost per
+        # (UTC day, model). Bounded by applications x models and days, like the rest.
+        self.usage: dict[tuple[str, str], Figures] = {}
+        self.daily_cost: defaultdict[tuple[int, str], float] = defaultdict(float)
 
     def fold(self, batch: MeteredBatch) -> None:
         """Add one metered chunk; the chunk can then be dropped."""
@@ -203,10 +215,18 @@ class Aggregator:
         self.counts["skipped"] += summary.skipped
         self.malformed_reasons.update(batch.malformed_reasons)
         self.malformed_minutes.update(batch.malformed_per_minute)
-        for (minute, model, application), series in batch.series.items():
+        for (minute, model, application, *_), series in batch.series.items():
             self.totals.add(series)
             self._group(self.models, model).add(series)
             self._group(self.applications, application).add(series)
+            self.pairs.add((model, application))
+            figures_of = self.usage.get((application, model))
+            if figures_of is None:
+                figures_of = self.usage[(application, model)] = Figures()
+            figures_of.add(series, ())
+            cost = series.sums.get("CostUSD", 0)
+            if cost:
+                self.daily_cost[(minute // DAY_MS, model)] += cost
             self._span(minute)
             for dims in self.minute_dimensions:
                 if _dimensions_match(dims, model, application):
@@ -303,45 +323,82 @@ class _Position:
 
 def _gunzip_lines(raw: IO[bytes]) -> Iterator[bytes]:
     """Lines of a gzip stream (concatenated members too, as S3 objects may be), decompressed
-    in 256 KB steps so memory stays flat whatever the file size."""
+    in 256 KB steps so memory stays flat whatever the file size. A stream that is cut short or
+    corrupt raises UnreadableFile after the lines before the damage (a partial last line is
+    dropped, not metered as a malformed record)."""
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
     pending = b""
+    lines_out = 0
+    in_member = False  # the current decompressor has been fed part of a member
     while True:
         block = raw.read(1 << 18)
         if not block:
             break
         while block:
-            data = decompressor.decompress(block)
+            in_member = True
+            try:
+                data = decompressor.decompress(block)
+            except zlib.error:
+                raise UnreadableFile(
+                    f"gzip data is corrupt after {lines_out:,} lines (the rest of the file is not read)"
+                ) from None
             pending += data
             if decompressor.eof:
                 block = decompressor.unused_data
                 decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                in_member = False
             else:
                 block = b""
         *lines, pending = pending.split(b"\n")
+        lines_out += len(lines)
         yield from lines
+    if in_member and not decompressor.eof:
+        raise UnreadableFile(
+            f"gzip stream ends early (truncated) after {lines_out:,} lines; the rest is lost"
+        )
     pending += decompressor.flush()
     if pending:
         yield pending
 
 
+def _binary(head: bytes) -> bool:
+    """True when the start of a file is not text: NUL bytes, or bytes that are not UTF-8."""
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return err.start < len(head) - 4  # a character cut at the sample's end is still text
+    return False
+
+
 def _file_lines(path: Path, position: _Position) -> Iterator[bytes]:
+    """The lines of one file; UnreadableFile (after the lines before the damage) when it is not a
+    log export at all or is damaged."""
     with path.open("rb") as raw:
         position.current = raw
-        gzipped = raw.read(2) == GZIP_MAGIC
-        raw.seek(0)
-        lines: Iterable[bytes] = _gunzip_lines(raw) if gzipped else raw
-        first = True
-        for line in lines:
-            if first and line.strip() in (b"{", b"["):
-                # A pretty-printed JSON document (the sample records in events/): read it whole.
-                rest = line + b"".join(lines)
-                yield from _whole_document(rest)
-                break
-            first = False
-            yield line
-        position.done += raw.tell()
-        position.current = None
+        try:
+            gzipped = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            if not gzipped and _binary(raw.read(8192)):
+                raise UnreadableFile("is not text nor gzip (binary data): not an invocation-log export")
+            raw.seek(0)
+            lines: Iterable[bytes] = _gunzip_lines(raw) if gzipped else raw
+            first = True
+            for line in lines:
+                if first and line.strip() in (b"{", b"["):
+                    # A pretty-printed JSON document (the sample records in events/, or the output
+                    # of `aws logs filter-log-events`): read it whole.
+                    rest = line + b"".join(lines)
+                    yield from _whole_document(rest)
+                    break
+                if first and gzipped and _binary(line[:8192]):
+                    raise UnreadableFile("holds binary data inside its gzip: not an invocation-log export")
+                first = False
+                yield line
+        finally:
+            position.done += raw.tell()
+            position.current = None
 
 
 def _whole_document(text: bytes) -> Iterator[bytes]:
@@ -353,7 +410,16 @@ def _whole_document(text: bytes) -> Iterator[bytes]:
     if isinstance(doc, dict):
         # `aws logs get-log-events` / `filter-log-events` output: {"events": [{timestamp, message}…]}
         events = doc.get("events", doc.get("logEvents"))
-        items = events if isinstance(events, list) else [doc]
+        if isinstance(events, list):
+            items = events
+        elif "schemaType" in doc or "message" in doc:
+            items = [doc]
+        else:
+            keys = ", ".join(sorted(doc)[:5]) or "none"
+            raise UnreadableFile(
+                f"is a JSON document but not a log export (keys: {keys}; expected invocation records, "
+                "or the events of `aws logs filter-log-events`)"
+            )
     else:
         items = doc if isinstance(doc, list) else [doc]
     for item in items:
@@ -589,6 +655,102 @@ def run_backtest(
     return result
 
 
+# ---------------------------------------------------------------------------------- log volume
+class LogVolume:
+    """What the invocation records weigh in CloudWatch Logs: every record's bytes, and — from one
+    record in SAMPLE_EVERY — the share that is prompt and response bodies (what text delivery
+    off would not log) and how well it compresses (what S3 delivery stores)."""
+
+    SAMPLE_EVERY: Final = 200
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.bytes = 0
+        self.sampled = 0
+        self.sampled_bytes = 0
+        self.sampled_metadata_bytes = 0
+        self.sampled_gzip_bytes = 0
+
+    def add(self, message: bytes | str) -> None:
+        data = message if isinstance(message, bytes) else message.encode()
+        if not data.startswith(b'{"schemaType"') and b'"ModelInvocationLog"' not in data[:200]:
+            return
+        self.records += 1
+        self.bytes += len(data)
+        if self.records % self.SAMPLE_EVERY != 1:
+            return
+        try:
+            record = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(record, dict):
+            return
+        for section, body in (("input", "inputBodyJson"), ("output", "outputBodyJson")):
+            part = record.get(section)
+            if isinstance(part, dict):
+                part.pop(body, None)
+        self.sampled += 1
+        self.sampled_bytes += len(data)
+        self.sampled_metadata_bytes += len(orjson.dumps(record))
+        self.sampled_gzip_bytes += len(zlib.compress(data, 6))
+
+    @property
+    def metadata_share(self) -> float:
+        return self.sampled_metadata_bytes / self.sampled_bytes if self.sampled_bytes else 1.0
+
+    @property
+    def gzip_share(self) -> float:
+        return self.sampled_gzip_bytes / self.sampled_bytes if self.sampled_bytes else 1.0
+
+
+def cost_section(aggregator: Aggregator, volume: LogVolume | None) -> dict[str, Any] | None:
+    """What these logs' traffic would pay for bedrock-watch, and what their logging costs, per month
+    at the rate of the logs' span (sandbox.fleet_cost)."""
+    from sandbox import fleet_cost
+
+    records = aggregator.counts["records"]
+    if not records or aggregator.first_ms is None or aggregator.last_ms is None or volume is None:
+        return None
+    # the minutes covered, at least ten: a rate from a few seconds of logs would mean nothing
+    span_hours = max((aggregator.last_ms - aggregator.first_ms) / 3_600_000 + 1 / 60, 1 / 6)
+    per_day = records / span_hours * 24
+    models = max(len(aggregator.models), 1)
+    applications = max(len(aggregator.applications), 1)
+    pairs = min(max(len(aggregator.pairs), 1), models * applications)
+    fleet = fleet_cost.Fleet("your logs", models, applications, pairs, per_day)
+    bills = {level: fleet_cost.estimate(fleet, {"MetricDetail": level}) for level in ("lean", "full")}
+    bytes_per_day = volume.bytes / span_hours * 24
+    records_per_day = volume.records / span_hours * 24
+    logging = fleet_cost.bedrock_logging_costs(
+        bytes_per_day,
+        records_per_day,
+        metadata_bytes_per_record=volume.bytes * volume.metadata_share / max(volume.records, 1),
+        gzip_share=volume.gzip_share,
+    )
+    return {
+        "span_hours": round(span_hours, 3),
+        "requests_per_day": round(per_day),
+        "models": models,
+        "applications": applications,
+        "active_pairs": pairs,
+        "bedrock_watch": {
+            level: {
+                "usd_per_month": round(e.bill.total, 2),
+                "distinct_custom_metrics": round(e.distinct_metrics),
+                "lines": {line.item: round(line.usd, 2) for line in e.bill.lines if round(line.usd, 2)},
+            }
+            for level, e in bills.items()
+        },
+        "invocation_logging": {
+            "gb_per_month": round(bytes_per_day * fleet_cost.DAYS_PER_MONTH / fleet_cost.GB, 3),
+            "cloudwatch_logs_usd_per_month": round(logging["cloudwatch_logs_as_logged"], 2),
+            "text_delivery_off_usd_per_month": round(logging["text_delivery_off"], 2),
+            "s3_delivery_usd_per_month": round(logging["s3_delivery"], 2),
+            "body_share": round(1 - volume.metadata_share, 3),
+        },
+    }
+
+
 # ---------------------------------------------------------------------------------- the report
 @dataclass
 class Report:
@@ -598,6 +760,8 @@ class Report:
     backtest: Backtest
     seconds: float
     unresolved_profiles: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # file -> why it was not (fully) read
+    volume: LogVolume | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The `--json` document (schema_version 1)."""
@@ -622,6 +786,8 @@ class Report:
                 "reasons": dict(agg.malformed_reasons.most_common()),
             },
             "unresolved_profiles": self.unresolved_profiles,
+            "refused_files": [{"file": name, "problem": why} for name, why in self.refused.items()],
+            "costs": cost_section(agg, self.volume),
             "span": {"first_minute": iso(agg.first_ms), "last_minute": iso(agg.last_ms)},
             "percentile_relative_error": DEFAULT_RELATIVE_ERROR,
             "totals": agg.totals.summary(),
@@ -650,6 +816,108 @@ def _load_json_option(path: str | None, flag: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ReportError(f"{flag} {path}: must hold a JSON object")
     return value
+
+
+DAY_MS = 86_400_000
+
+
+def savings(
+    report: Report, book: PriceBook, routes: Iterable[RouteModels], batch_applications: Iterable[str]
+) -> list[ApplicationSavings]:
+    """Where the savings are, per application, from the report's sums (estimates)."""
+    usage = {
+        key: Usage(
+            int(f.sums["InputTokens"]),
+            int(f.sums["CacheReadInputTokens"]),
+            int(f.sums["CacheWriteInputTokens"]),
+            int(f.sums["OutputTokens"]),
+            float(f.sums["CostUSD"]),
+        )
+        for key, f in report.aggregator.usage.items()
+    }
+    return estimate(book, usage, routes, batch_applications)
+
+
+def bill_drift(report: Report, bill: Sequence[BillLine]) -> list[BillCheck]:
+    """The bill check's comparison for every day both the logs and the bill cover."""
+    per_day: dict[date, dict[str, float]] = defaultdict(dict)
+    for (day_index, model), usd in report.aggregator.daily_cost.items():
+        day = datetime.fromtimestamp(day_index * DAY_MS / 1000, UTC).date()
+        per_day[day][model] = per_day[day].get(model, 0.0) + usd
+    days = sorted(set(per_day) & {line.day for line in bill})
+    return [compare(day, bill, per_day[day], sum(per_day[day].values())) for day in days]
+
+
+def routes_option(path: str | None) -> list[RouteModels]:
+    """`--routes FILE`: the Routes parameter's JSON (route -> {primary, fallbacks, cheaper})."""
+    raw = _load_json_option(path, "--routes")
+    out = []
+    for name, route in raw.items():
+        if not isinstance(route, dict) or not isinstance(route.get("primary"), str):
+            raise ReportError(f"--routes {path}: route {name!r} needs a primary model id")
+        fallbacks = route.get("fallbacks") or []
+        if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
+            raise ReportError(f"--routes {path}: route {name!r}: fallbacks must be a list of model ids")
+        cheaper = route.get("cheaper")
+        if cheaper is not None and not isinstance(cheaper, str):
+            raise ReportError(f"--routes {path}: route {name!r}: cheaper must be a model id")
+        out.append(RouteModels(str(name), (route["primary"], *fallbacks), cheaper))
+    return out
+
+
+def render_savings_document(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The savings table of the report document (every figure an estimate)."""
+
+    def usd(value: Any) -> str:
+        return "-" if value is None else f"{float(value):,.4f}"
+
+    table = _table(
+        ["application", "spend USD", "on cheaper variant", "saving", "batch saving", "cache-miss premium"],
+        [
+            [
+                r["application"],
+                usd(r["spend_usd"]),
+                usd(r["cheaper_variant_usd"])
+                + (f" ({', '.join(r['cheaper_routes'])})" if r["cheaper_routes"] else ""),
+                usd(r["cheaper_variant_saving_usd"]),
+                usd(r["batch_saving_usd"]),
+                usd(r["cache_miss_usd"]),
+            ]
+            for r in rows
+        ],
+    )
+    return (
+        "\nWhere the savings are (estimates, priced by the meter's price code)\n"
+        + table
+        + "\n"
+        + "cheaper variant: the application's traffic on a route's primary or fallbacks, at the route's\n"
+        "cheaper model (--routes); batch: --batch-applications at the batch rate; cache-miss premium:\n"
+        "cache writes priced over what cache reads would have cost.\n"
+    )
+
+
+def render_drift_document(checks: Sequence[Mapping[str, Any]]) -> str:
+    """Meter vs the bill, per day and family, from the report document."""
+    rows = []
+    for check in checks:
+        for family, drift in check["drifts"].items():
+            percent = drift["percent"]
+            rows.append(
+                [
+                    check["day"],
+                    family,
+                    f"{drift['metered_usd']:,.4f}",
+                    f"{drift['billed_usd']:,.4f}",
+                    "-" if percent is None else f"{percent:+.2f} %",
+                ]
+            )
+        for kind, usd in sorted(check["outside_meter_usd"].items()):
+            rows.append([check["day"], f"({kind})", "-", f"{usd:,.4f}", "outside the meter"])
+    if not rows:
+        return "\nMeter vs the bill: no day is in both the logs and the bill\n"
+    return "\nMeter vs the bill (Cost Explorer export)\n" + _table(
+        ["day", "family", "metered USD", "billed USD", "drift"], rows
+    )
 
 
 def settings_for(
@@ -699,33 +967,65 @@ def build_report(
     lines = 0
     chunk: list[dict[str, Any]] = []
     last_timestamp: int | None = None
+    volume = LogVolume()
+    refused: dict[str, str] = {}
+    readable: list[str] = []
+
+    def fold() -> None:
+        nonlocal chunk
+        if chunk:
+            aggregator.fold(meter.collect_log_events(chunk, now_ms=last_timestamp))
+            chunk = []
+
     for path in files:
-        for raw in _file_lines(path, position):
-            line = raw.strip()
-            if not line:
-                continue
-            lines += 1
-            timestamp, message = log_event(line)
-            if timestamp is None:
-                # Rare: nothing on the line dates it, so it cannot be placed in a minute (nor
-                # stretch the span back to 1970). Counted here with the metering code's verdict.
-                verdict = parse_line(message, timestamp_ms=0)
-                if isinstance(verdict, Malformed):
-                    aggregator.malformed(verdict.reason, last_timestamp)
-                elif isinstance(verdict, InvocationRecord):
-                    aggregator.malformed("record without a timestamp", last_timestamp)
-                else:
-                    aggregator.counts["skipped"] += 1
-                continue
-            last_timestamp = timestamp
-            chunk.append({"timestamp": timestamp, "message": message})
-            if len(chunk) >= CHUNK_LINES:
-                aggregator.fold(meter.collect_log_events(chunk, now_ms=timestamp))
-                chunk = []
-                bar.update(lines, position.now())
-    if chunk:
-        aggregator.fold(meter.collect_log_events(chunk, now_ms=last_timestamp))
+        records_before = aggregator.counts["records"] + aggregator.counts["duplicates"]
+        lines_before = lines
+        problem: str | None = None
+        try:
+            for raw in _file_lines(path, position):
+                line = raw.strip()
+                if not line:
+                    continue
+                lines += 1
+                timestamp, message = log_event(line)
+                volume.add(message)
+                if timestamp is None:
+                    # Rare: nothing on the line dates it, so it cannot be placed in a minute (nor
+                    # stretch the span back to 1970). Counted here with the metering code's verdict.
+                    verdict = parse_line(message, timestamp_ms=0)
+                    if isinstance(verdict, Malformed):
+                        aggregator.malformed(verdict.reason, last_timestamp)
+                    elif isinstance(verdict, InvocationRecord):
+                        aggregator.malformed("record without a timestamp", last_timestamp)
+                    else:
+                        aggregator.counts["skipped"] += 1
+                    continue
+                last_timestamp = timestamp
+                chunk.append({"timestamp": timestamp, "message": message})
+                if len(chunk) >= CHUNK_LINES:
+                    fold()
+                    bar.update(lines, position.now())
+        except UnreadableFile as err:
+            problem = str(err)
+        except OSError as err:
+            problem = f"cannot be read ({err.strerror or err})"
+        fold()  # per file, so each file's records are known
+        records = aggregator.counts["records"] + aggregator.counts["duplicates"] - records_before
+        if problem is None and not records:
+            file_lines = lines - lines_before
+            problem = (
+                "is empty"
+                if not file_lines
+                else f"holds no invocation records ({file_lines:,} lines, none a Bedrock invocation record)"
+            )
+        if problem is not None:
+            refused[str(path)] = problem
+        if records:
+            readable.append(str(path))
     bar.update(lines, position.now(), final=True)
+    if not readable:
+        problems = "; ".join(f"{name}: {why}" for name, why in refused.items())
+        raise ReportError(problems or "no invocation-log files found")
     backtest = run_backtest(aggregator, metric, composite, skipped, approximated)
     return Report(
         [str(f) for f in files],
@@ -734,6 +1034,8 @@ def build_report(
         backtest,
         time.monotonic() - started,
         sorted(profiles.unresolved),
+        refused,
+        volume,
     )
 
 
@@ -816,6 +1118,30 @@ def error_class_table(groups: Mapping[str, Mapping[str, Any]]) -> tuple[list[str
     return classes, rows
 
 
+def cost_lines(costs: Mapping[str, Any]) -> list[str]:
+    """The report's "what it costs" paragraph."""
+    lean, full = costs["bedrock_watch"]["lean"], costs["bedrock_watch"]["full"]
+    logging = costs["invocation_logging"]
+    as_logged = logging["cloudwatch_logs_usd_per_month"]
+    off, s3 = logging["text_delivery_off_usd_per_month"], logging["s3_delivery_usd_per_month"]
+    return [
+        f"What it costs, per month at the rate of these logs ({costs['requests_per_day']:,} requests a day "
+        f"from {costs['span_hours']:.2g} h; {costs['models']} models, {costs['applications']} applications, "
+        f"{costs['active_pairs']} model x application pairs):",
+        f"  bedrock-watch deployed for this traffic: ${lean['usd_per_month']:,.2f} "
+        f"(MetricDetail=lean, {lean['distinct_custom_metrics']:,} custom metrics; full: "
+        f"${full['usd_per_month']:,.2f}, {full['distinct_custom_metrics']:,} metrics) — "
+        "`bedrock-watch cost` for the breakdown",
+        f"  your invocation logging into CloudWatch Logs: ${as_logged:,.2f} "
+        f"({logging['gb_per_month']:,.2f} GB a month; {logging['body_share']:.0%} of it prompt and "
+        "response bodies)",
+        f"    with text delivery off: ${off:,.2f} (saves ${as_logged - off:,.2f}); bedrock-watch still "
+        "meters tokens, cost and errors, not per-request latency (AWS/Bedrock InvocationLatency remains)",
+        f"    to S3 instead: ${s3:,.2f} of storage (saves ${as_logged - s3:,.2f}); bedrock-watch reads "
+        "CloudWatch Logs, so keep metadata delivery there",
+    ]
+
+
 def render_text(document: Mapping[str, Any]) -> str:
     """The human report printed to stdout."""
     d = document
@@ -843,6 +1169,11 @@ def render_text(document: Mapping[str, Any]) -> str:
         parts += [f"  {arn}" for arn in d["unresolved_profiles"]]
     if d["malformed"]["reasons"]:
         parts += ["", "Malformed lines", _table(("reason", "lines"), list(d["malformed"]["reasons"].items()))]
+    if d.get("refused_files"):
+        parts += ["", "Files not read (or only in part)"]
+        parts += [f"  {r['file']}: {r['problem']}" for r in d["refused_files"]]
+    if d.get("costs"):
+        parts += ["", *cost_lines(d["costs"])]
     bt = d["backtest"]
     parts += ["", f"Alarm backtest: {len(bt['evaluated'])} alarms evaluated, {len(bt['skipped'])} skipped"]
     if bt["fired"]:

@@ -30,7 +30,7 @@ from sandbox.intrinsics import ForEachHook
 from sandbox.metricmath import AnomalyModel
 from sandbox.metrics import MetricStore
 from sandbox.shims import Invocation
-from sandbox.stack import ScheduleSpec, Stack
+from sandbox.stack import ScheduleSpec, Stack, StackError
 
 EVALUATION_INTERVAL = 60  # seconds between alarm evaluations, as in CloudWatch
 DEFAULT_LEAD = timedelta(hours=2)  # simulated time starts this long before the wall clock
@@ -117,6 +117,10 @@ def running(
             foreach_hook=foreach_hook,
             now=clock.now,
         ).create()
+        reason = stack.rollback_reason()
+        if reason:
+            # CloudFormation rolls such a stack back: nothing to run the drill against
+            raise StackError(f"stack {stack_name} failed to deploy: {reason}")
         evaluator = stack.evaluator(
             store, now=clock.now, anomaly=anomaly, include_alarm_tags=include_alarm_tags
         )

@@ -71,6 +71,14 @@ class Application:
     input_tokens: tuple[int, int]
     output_tokens: tuple[int, int]
     error_rate: float
+    # runtime: bedrock-runtime, in the invocation log unless logged is false (logging off for its
+    # account or region); mantle: the OpenAI-compatible endpoint, only in AWS/BedrockMantle.
+    endpoint: str = "runtime"
+    logged: bool = True
+
+    @property
+    def metered(self) -> bool:
+        return self.endpoint == "runtime" and self.logged
 
 
 @dataclass(frozen=True)
@@ -296,8 +304,25 @@ def _applications(raw: Any, routes: Mapping[str, RouteDecl]) -> tuple[Applicatio
         where = f"applications[{i}]"
         a = _mapping(item, where)
         _known(
-            a, where, ("name", "route", "requests_per_minute", "input_tokens", "output_tokens", "error_rate")
+            a,
+            where,
+            (
+                "name",
+                "route",
+                "requests_per_minute",
+                "input_tokens",
+                "output_tokens",
+                "error_rate",
+                "endpoint",
+                "logged",
+            ),
         )
+        endpoint = _get(a, "endpoint", where, "runtime")
+        if endpoint not in ("runtime", "mantle"):
+            raise _fail(f"{where}.endpoint", f"{endpoint!r} is not runtime or mantle")
+        logged = _get(a, "logged", where, True)
+        if not isinstance(logged, bool):
+            raise _fail(f"{where}.logged", f"must be true or false, got {logged!r}")
         name = _text(_get(a, "name", where), f"{where}.name", _NAME)
         if any(o.name == name for o in out):
             raise _fail(f"{where}.name", f"{name!r} is listed twice")
@@ -312,6 +337,8 @@ def _applications(raw: Any, routes: Mapping[str, RouteDecl]) -> tuple[Applicatio
                 _range(_get(a, "input_tokens", where, [200, 4000]), f"{where}.input_tokens"),
                 _range(_get(a, "output_tokens", where, [50, 800]), f"{where}.output_tokens"),
                 _number(_get(a, "error_rate", where, 0.0), f"{where}.error_rate", low=0, high=1),
+                str(endpoint),
+                logged,
             )
         )
     if not out:

@@ -22,7 +22,9 @@
    DynamoDB's own guarantee looks like from the caller: a race test then sees the outcome AWS
    would give, not an interleaving AWS never produces.
 
-None of these changes what the code under test does; they only replace what moto lacks.
+None of these changes what the code under test does; they only replace what moto lacks. While
+`sandbox.calls.recording()` is active, the Lambda shim also says which role each handler runs
+as, so the calls it makes can be checked against the template's IAM (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 from unittest import mock
+
+from sandbox import calls
 
 _LOCK = threading.RLock()
 _MODULES: dict[tuple[str, str], ModuleType] = {}
@@ -205,7 +209,7 @@ def _invoke_in_process(fn: Any, event: Any = None) -> tuple[str, bool, str]:
     )
     buf = io.StringIO()
     error_type: str | None = None
-    with _LOCK, _environ(env), _capture(buf):
+    with _LOCK, _environ(env), _capture(buf), calls.acting_as(str(fn.role)):
         try:
             handler = getattr(_load_module(fn, code_dir), fn.handler.rpartition(".")[2])
             result = handler(event, context)
@@ -243,6 +247,8 @@ def in_process_lambdas() -> Iterator[list[Invocation]]:
         try:
             yield INVOCATIONS
         finally:
+            # moto forgets its executions when it stops: note what their tasks called first
+            calls.collect_state_machine_tasks()
             for module in _MODULES.values():
                 sys.modules.pop(module.__name__, None)
             _MODULES.clear()

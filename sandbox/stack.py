@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from sandbox import calls
 from sandbox.alarms import (
     ActionSink,
     AlarmEvaluator,
@@ -54,6 +55,7 @@ from sandbox.intrinsics import (
 )
 from sandbox.metricmath import AnomalyModel
 from sandbox.metrics import MetricStore
+from sandbox.parameters import constraint_problems
 from sandbox.shims import zip_directory
 from sandbox.template import ROOT, load_template
 
@@ -81,6 +83,12 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 class StackError(RuntimeError):
     """A resource could not be created (the message names the resource and why)."""
+
+
+class ResourceFailed(StackError):
+    """What CloudFormation reports as CREATE_FAILED and rolls the whole stack back for (a custom
+    resource answering FAILED, a log group that already exists), as opposed to a resource the
+    sandbox merely cannot emulate."""
 
 
 @dataclass
@@ -226,6 +234,11 @@ def _env_text(value: Any) -> str:
     return str(value)
 
 
+def _parameter_text(value: Any) -> str:
+    """A parameter override as CloudFormation receives it (lists are comma-joined)."""
+    return ",".join(str(v) for v in value) if isinstance(value, list | tuple) else _env_text(value)
+
+
 def _name(stack: str, logical_id: str, limit: int = 64) -> str:
     return f"{stack}-{logical_id}"[:limit]
 
@@ -251,6 +264,10 @@ class Stack:
         self.account_id = account_id
         self.root = root
         self.now = now or (lambda: datetime.now(UTC))
+        refused = constraint_problems(raw, {k: _parameter_text(v) for k, v in (parameters or {}).items()})
+        if refused:
+            # CloudFormation refuses the CreateStack call itself: not one resource is created
+            raise StackError(f"parameters refused (ValidationError): {'; '.join(refused)}")
         self.parameters = resolve_parameters(raw, parameters)
         hook = foreach_hook if foreach_hook is not None else default_foreach_hook()
         self.template, leftover = expand_template(raw, self.parameters, hook)
@@ -261,6 +278,9 @@ class Stack:
         ]
         self.emulated: list[Emulated] = []
         self.omitted: dict[str, str] = {}  # logical id -> why (its Condition is false)
+        # logical id -> why CloudFormation would fail it; a failure rolls a real stack back, so
+        # nothing that depends on a failed resource is created either
+        self.failed: dict[str, str] = {}
         self.schedules: list[ScheduleSpec] = []
         self.metric_alarms: list[MetricAlarm] = []
         self.composite_alarms: list[CompositeAlarm] = []
@@ -315,6 +335,7 @@ class Stack:
     def create(self) -> Stack:
         """Create every resource in dependency order (inside an active mock_aws); returns self."""
         self.created_at = self.now()
+        calls.remember_stack(self)
         declared = without_foreach(self.template.get("Resources") or {})
         globals_ = self.template.get("Globals") or {}
         specs: dict[str, dict[str, Any]] = {}
@@ -336,11 +357,55 @@ class Stack:
         for logical_id in self._order(specs):
             spec = specs[logical_id]
             type_ = str(spec.get("Type"))
+            blocked = sorted(self._dependencies(logical_id, specs) & set(self.failed))
+            if blocked:
+                why = f"not created: it depends on {', '.join(blocked)}, which failed (the stack rolls back)"
+                self.failed[logical_id] = why
+                self.unsupported.append(Unsupported(logical_id, type_, why))
+                continue
             try:
                 self._create_one(logical_id, type_, spec.get("Properties") or {})
+            except ResourceFailed as exc:
+                self.failed[logical_id] = str(exc)
+                self.unsupported.append(Unsupported(logical_id, type_, f"CREATE_FAILED: {exc}"))
             except Exception as exc:
                 self.unsupported.append(Unsupported(logical_id, type_, f"{type(exc).__name__}: {exc}"))
         return self
+
+    def send_custom_resource(
+        self, logical_id: str, request_type: str, properties: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """CloudFormation's Update (with `properties` as the new ones) or Delete request for a
+        created custom resource, answered by its real handler; the answer. What a stack update or
+        deletion would send, for tests of what a custom resource does then."""
+        resource = self.resources[logical_id]
+        new = dict(properties) if properties is not None else resource.properties
+        response = custom_resource_request(
+            self,
+            logical_id,
+            resource.type,
+            new,
+            request_type=request_type,
+            physical_id=str(resource.physical_id),
+            old_props=resource.properties if request_type == "Update" else None,
+        )
+        if request_type == "Update":
+            resource.properties = new
+        else:
+            del self.resources[logical_id]
+        return response
+
+    def rollback_reason(self) -> str | None:
+        """Why CloudFormation would have rolled this stack back (the first failed resource and
+        its message, as the stack events would show it), or None when nothing failed."""
+        first = next((k for k, why in self.failed.items() if not why.startswith("not created:")), None)
+        return None if first is None else f"{first}: {self.failed[first]}"
+
+    def _dependencies(self, logical_id: str, specs: Mapping[str, Mapping[str, Any]]) -> set[str]:
+        spec = specs[logical_id]
+        depends = spec.get("DependsOn") or []
+        depends = [depends] if isinstance(depends, str) else list(depends)
+        return (references(spec.get("Properties") or {}) | set(depends)) & set(specs)
 
     def _order(self, specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         deps: dict[str, set[str]] = {}
@@ -376,6 +441,8 @@ class Stack:
     def _create_one(self, logical_id: str, type_: str, raw_props: Mapping[str, Any]) -> None:
         if type_ in _IAM_ONLY:
             self.unsupported.append(Unsupported(logical_id, type_, _NOT_ENFORCED))
+            # still something a Ref can name, so what refers to it (for ordering) deploys
+            self._register(logical_id, type_, _name(self.stack_name, logical_id), {})
             return
         handler = _HANDLERS.get(type_)
         if type_.startswith("Custom::") or type_ == "AWS::CloudFormation::CustomResource":
@@ -424,6 +491,9 @@ class Stack:
         """A human-readable account of what was created, emulated and not created."""
         lines = [f"stack {self.stack_name}: {len(self.resources)} resources created in moto"]
         lines.extend(f"  emulated     {e.logical_id} ({e.type}): {e.how}" for e in self.emulated)
+        reason = self.rollback_reason()
+        if reason:
+            lines.append(f"  ROLLBACK     CloudFormation would roll this stack back: {reason}")
         lines.extend(f"  not created  {u.logical_id} ({u.type}): {u.reason}" for u in self.unsupported)
         for logical_id, why in self.omitted.items():
             lines.append(f"  omitted      {logical_id}: {why}")
@@ -517,12 +587,17 @@ def template_subset(template: Mapping[str, Any], prefixes: tuple[str, ...]) -> d
     template, without the time the rest of the stack would take to create.
     """
     resources: Mapping[str, Any] = template["Resources"]
+
+    def needs(logical_id: str) -> set[str]:
+        depends = resources[logical_id].get("DependsOn") or []
+        return references(resources[logical_id]) | set([depends] if isinstance(depends, str) else depends)
+
     chosen = {k for k in resources if k.startswith(prefixes)} | (
         references(template.get("Globals") or {}) & set(resources)
     )
     frontier = set(chosen)
     while frontier:
-        referred = set().union(*(references(resources[k]) for k in frontier)) & set(resources)
+        referred = set().union(*(needs(k) for k in frontier)) & set(resources)
         frontier = referred - chosen
         chosen |= frontier
     return {**template, "Resources": {k: v for k, v in resources.items() if k in chosen}, "Outputs": {}}
@@ -770,7 +845,7 @@ def _log_group(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: M
     except logs.exceptions.ResourceAlreadyExistsException:
         # What CloudFormation answers when something (Lambda, logging on first use) created the
         # group before the stack did: the deployment fails; it never adopts the group.
-        raise StackError(f"{lid}: log group {name} already exists") from None
+        raise ResourceFailed(f"log group {name} already exists") from None
     if props.get("RetentionInDays") is not None:
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
     arn = f"arn:aws:logs:{stack.region}:{stack.account_id}:log-group:{name}:*"
@@ -804,6 +879,74 @@ def _queue(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mappi
     url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     arn = f"arn:aws:sqs:{stack.region}:{stack.account_id}:{name}"
     stack._register(lid, type_, url, props, Arn=arn, QueueName=name, QueueUrl=url)
+
+
+def _lifecycle_rule(index: int, rule: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the API's shape (the expirations the template uses)."""
+    out: dict[str, Any] = {
+        "ID": str(rule.get("Id", f"rule{index}")),
+        "Status": str(rule.get("Status", "Enabled")),
+        "Filter": {"Prefix": str(rule.get("Prefix", ""))},
+    }
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    noncurrent = rule.get("NoncurrentVersionExpiration")
+    if noncurrent:
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(noncurrent["NoncurrentDays"])}
+    return out
+
+
+def _bucket(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    # S3 bucket names are global and lower-case; CloudFormation derives one from the stack.
+    name = str(props.get("BucketName") or f"{stack.stack_name}-{lid}-{stack.account_id}".lower()[:63])
+    s3 = stack.client("s3")
+    if stack.region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": stack.region})
+    encryption = props.get("BucketEncryption")
+    if encryption:
+        # CloudFormation's rule list, in the API's names ({"Rules": [{"ApplyServerSide…": …}]})
+        rules = {
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                for rule in encryption["ServerSideEncryptionConfiguration"]
+            ]
+        }
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=rules)
+    if (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if props.get("PublicAccessBlockConfiguration"):
+        s3.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration={
+                k: bool(v) for k, v in props["PublicAccessBlockConfiguration"].items()
+            },
+        )
+    lifecycle = [
+        _lifecycle_rule(i, rule)
+        for i, rule in enumerate((props.get("LifecycleConfiguration") or {}).get("Rules") or [])
+    ]
+    if lifecycle:
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lifecycle})
+    arn = f"arn:aws:s3:::{name}"
+    stack._register(lid, type_, name, props, Arn=arn, DomainName=f"{name}.s3.amazonaws.com")
+
+
+def _bucket_policy(stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    bucket = str(props["Bucket"])
+    document = dict(props["PolicyDocument"])
+    statements = list(document.get("Statement") or [])
+    # moto sees every in-process call as plain HTTP, so a TLS-only Deny would refuse them all; the
+    # handlers' clients use HTTPS in AWS. Such statements are left out here (reported as emulated).
+    kept = [st for st in statements if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
+    if len(kept) != len(statements):
+        stack.emulated.append(Emulated(lid, type_, "TLS-only statements not applied: moto cannot tell TLS"))
+    if kept:
+        stack.client("s3").put_bucket_policy(
+            Bucket=bucket, Policy=json.dumps({**document, "Statement": kept})
+        )
+    stack._register(lid, type_, bucket, props)
 
 
 def _loopback(endpoint: str) -> bool:
@@ -1312,6 +1455,10 @@ def _event_invoke_resource(
     stack._register(lid, type_, f"{props['FunctionName']}-invoke-config", props)
 
 
+# CloudFormation refuses a custom resource response body above 4,096 bytes (FACTS §9).
+CUSTOM_RESOURCE_RESPONSE_LIMIT = 4096
+
+
 class _ResponseCatcher:
     """CloudFormation's presigned response URL, played by a one-shot HTTP server on 127.0.0.1."""
 
@@ -1353,25 +1500,38 @@ def _cfn_strings(value: Any) -> Any:
     return _env_text(value)
 
 
-def _custom_resource(
-    stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]
-) -> None:
+def custom_resource_request(
+    stack: Stack,
+    lid: str,
+    type_: str,
+    props: Mapping[str, Any],
+    *,
+    request_type: str = "Create",
+    physical_id: str | None = None,
+    old_props: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Send a custom resource's Lambda the request CloudFormation would and return its answer
+    (SUCCESS); ResourceFailed for a FAILED answer or one over the size limit."""
     token = str(props.get("ServiceToken", ""))
     if ":lambda:" not in token:
         raise StackError(f"custom resource {lid}: only a Lambda ServiceToken is emulated, got {token!r}")
     request_id = str(uuid.uuid4())
     catcher = _ResponseCatcher()
     try:
-        event = {
-            "RequestType": "Create",
+        event: dict[str, Any] = {
+            "RequestType": request_type,
             "ServiceToken": token,
             "ResponseURL": catcher.url(request_id),
             "StackId": stack.resolver.pseudo["AWS::StackId"],
             "RequestId": request_id,
             "ResourceType": type_,
             "LogicalResourceId": lid,
-            "ResourceProperties": _cfn_strings(props),
+            "ResourceProperties": _cfn_strings(dict(props)),
         }
+        if physical_id is not None:
+            event["PhysicalResourceId"] = physical_id
+        if old_props is not None:
+            event["OldResourceProperties"] = _cfn_strings(dict(old_props))
         result = stack.client("lambda").invoke(FunctionName=token, Payload=json.dumps(event).encode())
         body = catcher.bodies.get(request_id)
     finally:
@@ -1381,9 +1541,25 @@ def _custom_resource(
         raise StackError(
             f"custom resource {lid}: the function sent no response to CloudFormation ({error[:300]})"
         )
-    response = json.loads(body)
+    if len(body) > CUSTOM_RESOURCE_RESPONSE_LIMIT:
+        raise ResourceFailed(
+            f"response of {len(body)} bytes exceeds CloudFormation's "
+            f"{CUSTOM_RESOURCE_RESPONSE_LIMIT}-byte limit"
+        )
+    response: dict[str, Any] = json.loads(body)
     if response.get("Status") != "SUCCESS":
-        raise StackError(f"custom resource {lid} FAILED: {response.get('Reason')}")
+        # CloudFormation's own wording in the stack events
+        raise ResourceFailed(
+            "Received response status [FAILED] from custom resource. "
+            f"Message returned: {response.get('Reason')}"
+        )
+    return response
+
+
+def _custom_resource(
+    stack: Stack, lid: str, type_: str, props: dict[str, Any], raw: Mapping[str, Any]
+) -> None:
+    response = custom_resource_request(stack, lid, type_, props)
     stack._register(
         lid, type_, response.get("PhysicalResourceId") or lid, props, **(response.get("Data") or {})
     )
@@ -1399,6 +1575,8 @@ _HANDLERS: dict[str, Creator] = {
     "AWS::Logs::LogGroup": _log_group,
     "AWS::Logs::SubscriptionFilter": _subscription_filter,
     "AWS::SQS::Queue": _queue,
+    "AWS::S3::Bucket": _bucket,
+    "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::DynamoDB::Table": _table,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -49,3 +50,47 @@ def aws() -> Iterator[None]:
         dynamodb_isolation(),
     ):
         yield
+
+
+# ---------------------------------------------------------------- IAM against what the code calls
+# Every AWS call a Lambda handler or a state machine task makes in the emulator is recorded with
+# the role it runs as (sandbox.calls) and checked, after each test, against that role as the
+# template defines it once AWS has transformed it (tests/infra/called.py). A permission the code
+# needs and the role lacks fails the test that exercised it.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _recorded_calls() -> Iterator[Any]:
+    from sandbox.calls import recording
+
+    with recording() as log:
+        yield log
+
+
+@pytest.fixture(autouse=True)
+def _calls_the_roles_allow(_recorded_calls: Any) -> Iterator[None]:
+    yield
+    calls, stacks = _recorded_calls.take()
+    if not calls:
+        # the stacks stay around for calls made later in a module-scoped fixture's emulator
+        _recorded_calls.stacks.extend(stacks)
+        return
+    from tests.infra.called import check
+
+    problems = check(calls, stacks)
+    if problems:
+        pytest.fail("IAM: the code calls what its role does not allow\n" + "\n".join(problems), pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.infra.called import EXERCISED, untested_grants
+
+    if not EXERCISED.pairs:
+        return  # a run with no recorded call (unit tests only) says nothing about grants
+    lines = untested_grants()
+    terminalreporter.section("IAM grants no test exercised (least privilege: review these)")
+    terminalreporter.write_line(f"{EXERCISED.checked} recorded AWS calls checked against their roles")
+    for line in lines:
+        terminalreporter.write_line(line)
+    for reason, count in sorted(EXERCISED.unchecked.items()):
+        terminalreporter.write_line(f"({count} recorded calls not checked: {reason})")

@@ -8,40 +8,70 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_watch.budgets import BudgetGuardSettings, emf_documents, guard_budgets
-from bedrock_watch.errors import ConfigurationError
+from bedrock_watch.config import event_now
+from bedrock_watch.owncost import (
+    OwnCostError,
+    OwnCostSettings,
+    is_hourly_run,
+    own_cost_document,
+    own_monthly_bill,
+    read_own_usage,
+)
 
 logger = Logger()
 # Read once at cold start: a budget of 0 or malformed budgets JSON fails the first invocation
 # with a ConfigurationError that names the variable and the entry.
 SETTINGS = BudgetGuardSettings.from_env()
+OWN_COST = OwnCostSettings.from_env()
+STATES_PER_MACHINE: dict[str, int] = {}  # state machines do not change while a container lives
+_CLIENTS: dict[str, Any] = {}
 
 
-def _now(event: dict[str, Any]) -> datetime:
-    raw = event.get("now") if isinstance(event, dict) else None
-    if raw is None:
-        return datetime.now(UTC)
+def _client(service: str) -> Any:
+    if service not in _CLIENTS:
+        import boto3
+
+        _CLIENTS[service] = boto3.client(service)  # type: ignore[call-overload]
+    return _CLIENTS[service]
+
+
+def publish_own_cost(now: datetime) -> float | None:
+    """The stack's own estimated monthly bill as EMF; None (logged) when it cannot be read, so a
+    failing estimate never stops the budgets."""
     try:
-        moment = datetime.fromisoformat(str(raw))
-    except ValueError:
-        raise ConfigurationError(f"event field 'now' must be an ISO-8601 timestamp, got {raw!r}") from None
-    if moment.tzinfo is None:
-        raise ConfigurationError(f"event field 'now' must carry a UTC offset, got {raw!r}")
-    return moment.astimezone(UTC)
+        usage = read_own_usage(
+            OWN_COST, now, _client("cloudwatch"), _client("stepfunctions"), STATES_PER_MACHINE
+        )
+    except OwnCostError as err:
+        logger.error("own cost not estimated", error=str(err))
+        return None
+    bill = own_monthly_bill(OWN_COST, usage)
+    sys.stdout.write(
+        json.dumps(own_cost_document(bill, OWN_COST.namespace, now), separators=(",", ":")) + "\n"
+    )
+    logger.info(
+        "own cost estimated",
+        monthly_usd=round(bill.total, 2),
+        custom_metrics=usage.custom_metrics,
+        alarms=len(usage.alarms),
+    )
+    return bill.total
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = _now(event)
+    now = event_now(event)
     statuses = guard_budgets(SETTINGS, now)
     for document in emf_documents(statuses, SETTINGS.namespace, now):
         sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+    own_cost = publish_own_cost(now) if is_hourly_run(now, OWN_COST.schedule) else None
     stack = statuses[0]
     logger.info(
         "budgets assessed",
@@ -52,6 +82,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     return {
         "now": now.isoformat(),
+        "own_monthly_cost_usd": own_cost,
         "scopes": [
             {
                 "application": status.application,

@@ -25,14 +25,12 @@ logger = Logger()
 class Settings(NamedTuple):
     route_prefix: str
     state_table: str
-    namespace: str
     price_overrides: dict[str, Any]
 
 
 SETTINGS = Settings(
     route_prefix=env_str("ROUTE_PREFIX"),
     state_table=env_str("STATE_TABLE"),
-    namespace=env_str("METRICS_NAMESPACE"),
     price_overrides=env_json("PRICE_OVERRIDES", {}),
 )
 STORE = RouteStore(SETTINGS.route_prefix, SETTINGS.state_table)
@@ -48,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = planned.to_dict()
     if request.action == "downgrade" and planned.target:
         now = datetime.now(UTC)
-        inp, out = hourly_tokens(CLOUDWATCH, namespace=SETTINGS.namespace, model=planned.previous, now=now)
+        inp, out = hourly_tokens(CLOUDWATCH, model=planned.previous, now=now)
         result["savingsPerHourUSD"] = estimate_savings_per_hour(
             planned.previous,
             planned.target,

@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_watch.config import env_float, env_str
+from bedrock_watch.contract import BY_MODEL, DEFAULT_METRIC_DETAIL, spec
 from bedrock_watch.remediation import verify_switch
 from bedrock_watch.routes import RouteStore
 
@@ -19,14 +20,16 @@ logger = Logger()
 class Settings(NamedTuple):
     route_prefix: str
     state_table: str
-    namespace: str
+    namespace: str | None  # None: the meter publishes nothing per model, AWS/Bedrock alone judges
     max_failure_rate: float
 
 
 SETTINGS = Settings(
     route_prefix=env_str("ROUTE_PREFIX"),
     state_table=env_str("STATE_TABLE"),
-    namespace=env_str("METRICS_NAMESPACE"),
+    namespace=env_str("METRICS_NAMESPACE")
+    if BY_MODEL in spec("Requests").dimension_sets(env_str("METRIC_DETAIL", DEFAULT_METRIC_DETAIL))
+    else None,
     max_failure_rate=env_float("VERIFY_MAX_FAILURE_RATE", minimum=0.0),
 )
 STORE = RouteStore(SETTINGS.route_prefix, SETTINGS.state_table)

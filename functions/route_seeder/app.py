@@ -31,4 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
             at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         reply.physical_id = props["Prefix"]
-        logger.info("routes synced", request=event["RequestType"], routes=reply.data.get("Routes"))
+        arns = reply.data.get("InvokeArns", "")
+        logger.info(
+            "routes synced", request=event["RequestType"], probe_resources=len(arns.split(",")) if arns else 0
+        )

@@ -243,3 +243,17 @@ def test_the_storm_drill_is_acknowledged_from_the_console_and_fails_over_and_bac
         ("failover", chat.fallbacks[0]),
         ("failback", chat.primary),
     ]
+
+
+def test_the_drill_shows_the_traffic_the_meter_never_saw(drill: tuple[DrillResult, str]) -> None:
+    # Given the default scenario's notes-sync (logging off) and ide-assistant (bedrock-mantle)
+    result, printed = drill
+    # Then AWS/Bedrock's count against the meter's fires unmetered-requests
+    fired = first(result, "alarm", alarm="bedrock-watch.unmetered-requests", state="ALARM")
+    assert "Threshold Crossed" in fired.detail
+    # and the drill names the model and the mantle inferences it could not meter
+    (note,) = [e for e in result.of("note") if e.title.startswith("unmetered traffic")]
+    assert "anthropic.claude-haiku-4-5-20251001-v1:0" in note.detail
+    assert "bedrock-mantle" in note.detail
+    assert note.data["unmetered"] > 0
+    assert "unmetered traffic" in printed

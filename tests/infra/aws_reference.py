@@ -151,6 +151,7 @@ _IDENTITY = {
 _RESOURCE = {
     "AWS::SNS::TopicPolicy": lambda p: [p.get("PolicyDocument")],
     "AWS::SQS::QueuePolicy": lambda p: [p.get("PolicyDocument")],
+    "AWS::S3::BucketPolicy": lambda p: [p.get("PolicyDocument")],
     "AWS::KMS::Key": lambda p: [p.get("KeyPolicy")],
 }
 
@@ -270,6 +271,8 @@ def role_statements(
     def refs(value: Any) -> set[str]:
         return {v["Ref"] for v in _as_list(value) if isinstance(v, dict) and set(v) == {"Ref"}}
 
+    if role not in rendered:
+        return []  # its Condition is false in this rendering: the role does not exist
     props = translated[role].get("Properties") or {}
     documents = [p.get("PolicyDocument") or {} for p in rendered[role]["Properties"].get("Policies") or []]
     attached = refs(props.get("ManagedPolicyArns"))

@@ -199,7 +199,9 @@ STACK_ROWS = [
 
 
 def model_rows(suffix: str) -> list[Row]:
-    attempts = ("InvocationThrottles", "Invocations", "InvocationClientErrors", "InvocationServerErrors")
+    # AWS/Bedrock Invocations holds every accepted request, failed ones included; throttles are apart
+    throttle_rate = ("InvocationThrottles", "Invocations")
+    server_error_rate = ("InvocationServerErrors", "Invocations")
     return [
         Row(
             f"ModelLatencyP95Warning{suffix}",
@@ -224,7 +226,7 @@ def model_rows(suffix: str) -> list[Row]:
         Row(
             f"ModelThrottleRateCritical{suffix}",
             BEDROCK,
-            attempts,
+            throttle_rate,
             "Sum",
             "ThrottleRateCriticalPercent",
             GE,
@@ -234,7 +236,7 @@ def model_rows(suffix: str) -> list[Row]:
         Row(
             f"ModelServerErrorRateCritical{suffix}",
             BEDROCK,
-            attempts,
+            server_error_rate,
             "Sum",
             "ErrorRateCriticalPercent",
             GE,
@@ -522,7 +524,7 @@ def test_every_metric_alarm_chooses_its_missing_data_treatment() -> None:
 
 
 def test_alarms_read_only_metrics_the_contract_or_aws_bedrock_define() -> None:
-    ours = set(contract.METERING_METRICS) | set(contract.BUDGET_METRICS)
+    ours = set(contract.PUBLISHED_METRICS)
     for logical_id, alarm in alarms().items():
         for namespace, name, _, _ in metric_stats(alarm["Properties"]):
             if namespace == NAMESPACE:
@@ -554,14 +556,19 @@ def test_budget_guard_runs_on_a_scheduler_schedule_with_least_privilege() -> Non
     [event] = function["Events"].values()
     assert event["Type"] == "ScheduleV2"
     assert event["Properties"]["ScheduleExpression"] == {"Ref": "BudgetGuardSchedule"}
-    assert function["Environment"]["Variables"] == {
-        "POWERTOOLS_SERVICE_NAME": "budget_guard",
+    variables = function["Environment"]["Variables"]
+    assert {k: variables[k] for k in ("METRICS_NAMESPACE", "MONTHLY_BUDGET_USD", "APPLICATION_BUDGETS")} == {
         "METRICS_NAMESPACE": NAMESPACE,
         "MONTHLY_BUDGET_USD": {"Ref": "MonthlyBudgetUSD"},
         "APPLICATION_BUDGETS": {"Ref": "ApplicationBudgets"},
     }
-    [statement] = function["Policies"][0]["Statement"]
-    assert statement["Action"] == "cloudwatch:GetMetricData"
+    assert variables["BUDGET_GUARD_SCHEDULE"] == {"Ref": "BudgetGuardSchedule"}  # hourly own-cost runs
+    statements = {s["Sid"]: s for s in function["Policies"][0]["Statement"]}
+    read = statements["ReadSpendAndUsageMetrics"]
+    assert (read["Action"], read["Resource"]) == (["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], "*")
+    # the alarms it prices are only this stack's
+    alarms = statements["PriceTheStacksOwnAlarms"]["Resource"]["Fn::Sub"]
+    assert alarms.endswith(":alarm:${AWS::StackName}.*")
     assert function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from bedrock_watch import contract
+from bedrock_watch import contract, emf
+from sandbox import logs_insights
 from sandbox.cfn_expand import render
 
 NAMESPACE = "BedrockWatch"  # MetricsNamespace default
@@ -20,6 +21,7 @@ DASHBOARDS = ("OperationsDashboard", "ModelComparisonDashboard", "ExecutiveDashb
 AWS_SERVICE_METRICS = {
     "AWS/Lambda": {"Invocations", "Errors", "Throttles"},
     "AWS/SQS": {"ApproximateNumberOfMessagesVisible"},
+    "AWS/BedrockMantle": {"Inferences"},  # the OpenAI-compatible endpoint's own metrics
 }
 _SEARCH = re.compile(r"SEARCH\('\{([^,}]+)(?:,([^}]*))?\}\s+MetricName=\"([^\"]+)\"")
 
@@ -58,8 +60,7 @@ def metric_references(body: dict[str, Any]) -> Iterator[tuple[str, str, dict[str
 def check_metric(namespace: str, name: str) -> str | None:
     """Why a reference is wrong, or None."""
     if namespace == NAMESPACE:
-        ours = set(contract.METERING_METRICS) | set(contract.BUDGET_METRICS) | set(contract.ENDPOINT_METRICS)
-        return None if name in ours else f"{name} is not in the metric contract"
+        return None if name in contract.SPECS else f"{name} is not in the metric contract"
     if namespace == contract.AWS_BEDROCK_NAMESPACE:
         return None if name in contract.AWS_BEDROCK_METRICS else f"{name} is not an AWS/Bedrock metric"
     if namespace in AWS_SERVICE_METRICS:
@@ -158,31 +159,53 @@ def test_alarm_status_widgets_list_alarms_that_exist() -> None:
             assert arn.rsplit(":", 1)[1] in names, arn
 
 
-def test_model_comparison_uses_search_so_new_models_appear_without_redeploying() -> None:
+def log_widgets(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [w for w in body["widgets"] if w["type"] == "log"]
+
+
+def groups_of(widget: dict[str, Any]) -> list[str]:
+    """The `by` fields of a log widget's stats command."""
+    query = logs_insights.parse(widget["properties"]["query"])
+    return [g.name for c in query.commands if c.kind == "stats" for g in c.by]
+
+
+def test_model_comparison_is_per_model_and_new_models_appear_without_redeploying() -> None:
     body = bodies()["ModelComparisonDashboard"]
     for widget in body["widgets"]:
+        title = widget["properties"]["title"]
+        if widget["type"] == "log":
+            # Logs Insights groups by whatever ModelId values the logs hold: no list to maintain
+            assert "ModelId" in groups_of(widget), title
+            continue
         searches = [
             line[0]["expression"]
             for line in widget["properties"]["metrics"]
             if "SEARCH(" in line[0].get("expression", "")
         ]
-        assert searches, widget["properties"]["title"]
+        assert searches, title
         for search in searches:
-            [(_, dims, _)] = _SEARCH.findall(search)
-            assert dims == "ModelId", search
+            [(namespace, dims, _)] = _SEARCH.findall(search)
+            # AWS/Bedrock's per-model metrics are free; ours per model exist only from `model` up
+            assert (namespace, dims) == (contract.AWS_BEDROCK_NAMESPACE, "ModelId"), search
     titles = " | ".join(w["properties"]["title"] for w in body["widgets"])
     for wanted in (
-        "p95 latency",
+        "p95 InvocationLatency",
         "Error rate",
         "Cost per 1K requests",
         "Cost per 1M tokens",
         "Cache hit ratio",
         "Share of traffic",
         "Truncation rate",
+        "Per model and application",
     ):
         assert wanted in titles
     share = next(w for w in body["widgets"] if w["properties"]["title"].startswith("Share of traffic"))
     assert share["properties"]["stacked"] is True
+    [pairs] = [
+        w for w in log_widgets(body) if w["properties"]["title"].startswith("Per model and application")
+    ]
+    assert groups_of(pairs) == ["ModelId", "Application"]
+    assert pairs["properties"]["view"] == "table"
 
 
 def test_executive_summary_explains_its_numbers() -> None:
@@ -196,14 +219,20 @@ def test_executive_summary_explains_its_numbers() -> None:
         "Hours until exhausted",
         "Spend by model / by application",
         "Growth",
+        "What watching costs",
     ):
         assert f"**{number}**" in text["properties"]["markdown"]
     assert "1000 USD" in text["properties"]["markdown"]  # the MonthlyBudgetUSD default
     names = metric_names(body)
     assert set(contract.BUDGET_METRICS) <= names
+    assert contract.OWN_COST_METRIC in names  # what watching costs, beside what it watches
     searches = [o["expression"] for _, _, o in metric_references(body) if "expression" in o]
-    assert any("{BedrockWatch,ModelId}" in s and "CostUSD" in s for s in searches)
     assert any("{BedrockWatch,Application}" in s and "CostUSD" in s for s in searches)
+    by = {w["properties"]["title"]: groups_of(w) for w in log_widgets(body)}
+    assert by["Spend by model (USD, Logs Insights)"] == ["ModelId"]
+    assert by["Top spenders: application and model (USD)"] == ["Application", "ModelId"]
+    assert by["Spend by caller identity (USD)"] == ["Identity"]
+    assert by["Spend by route (USD)"] == ["Route"]
 
 
 def cross_region_lines(body: dict[str, Any]) -> dict[str, list[str]]:
@@ -241,12 +270,68 @@ def unpublished_references(body: dict[str, Any], level: str) -> list[str]:
     return problems
 
 
+@pytest.mark.parametrize("level", contract.METRIC_DETAIL_LEVELS)
 @pytest.mark.parametrize("dashboard", DASHBOARDS)
-def test_every_dashboard_metric_is_published_at_its_dimension_set_with_the_default_detail(
+def test_every_dashboard_metric_is_published_at_its_dimension_set_at_every_level(
+    dashboard: str, level: str
+) -> None:
+    body = bodies({"MetricDetail": level})[dashboard]
+    assert unpublished_references(body, level) == []
+
+
+# ---------------------------------------------------------------------------- Logs Insights widgets
+DOCUMENT_FIELDS = emf.SCALAR_FIELDS | emf.SAMPLE_FIELDS | logs_insights.BUILTIN_FIELDS
+
+
+def widget_problems(widget: dict[str, Any], log_group: str) -> list[str]:
+    """What is wrong with one log widget: its query does not parse, reads another log group, names
+    a field the metering EMF documents do not carry, or aggregates a per-request sample array."""
+    title = widget["properties"].get("title", "?")
+    try:
+        query = logs_insights.parse(widget["properties"]["query"])
+    except logs_insights.LogsInsightsError as err:
+        return [f"{title}: {err}"]
+    problems = []
+    if query.sources != (log_group,):
+        problems.append(f"{title}: reads {list(query.sources)}, not the metering log group")
+    read = logs_insights.fields_read(query)
+    problems += [f"{title}: no field {name}" for name in sorted(read.all - DOCUMENT_FIELDS)]
+    problems += [
+        f"{title}: {name} is a sample array, Logs Insights cannot sum it"
+        for name in sorted(read.aggregated & emf.SAMPLE_FIELDS)
+    ]
+    return problems
+
+
+@pytest.mark.parametrize("dashboard", DASHBOARDS)
+def test_every_log_widget_parses_reads_the_metering_log_group_and_only_fields_it_carries(
     dashboard: str,
 ) -> None:
-    level = render().parameters["MetricDetail"]
-    assert unpublished_references(bodies()[dashboard], level) == []
+    rendered = render().resources
+    # the rendered Ref: the widget names the template's log group, not a typed copy of its name
+    log_group = rendered["InvocationMetricsFunction"]["Properties"]["LoggingConfig"]["LogGroup"]
+    for widget in log_widgets(bodies()[dashboard]):
+        assert widget_problems(widget, log_group) == []
+        assert widget["properties"]["region"] == "us-east-1"
+        assert widget["properties"]["view"] in {"table", "bar", "pie", "timeSeries"}
+
+
+def test_the_log_widget_check_catches_a_typo_another_group_and_an_array_sum() -> None:
+    def widget(query: str) -> dict[str, Any]:
+        return {"type": "log", "properties": {"title": "t", "query": query}}
+
+    group = "InvocationMetricsLogGroup"
+    assert widget_problems(widget(f"SOURCE '{group}' | stats sum(CostUsd) by ModelId"), group) == [
+        "t: no field CostUsd"
+    ]
+    assert widget_problems(widget("SOURCE 'other' | stats count(*)"), group) == [
+        "t: reads ['other'], not the metering log group"
+    ]
+    assert widget_problems(widget(f"SOURCE '{group}' | stats avg(Latency) by ModelId"), group) == [
+        "t: Latency is a sample array, Logs Insights cannot sum it"
+    ]
+    [problem] = widget_problems(widget(f"SOURCE '{group}' | stats sum(Requests) by"), group)
+    assert problem == "t: query ends too early"
 
 
 def test_the_dimension_check_catches_a_widget_on_an_unpublished_set() -> None:

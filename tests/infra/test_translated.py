@@ -22,6 +22,9 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "every option on": {
         "MonitoredRegions": ["eu-west-1", "us-west-2"],
         "EscalationAlarmPrefixes": ["payments-", "search-"],
+        "EnableInvocationLogging": "true",
+        "CreateInvocationLogGroup": "true",
+        "InvocationLogLargeDataToS3": "true",
         "MonitoredModels": [
             "us.anthropic.claude-sonnet-4-5-20250929-v1:0=chat=2000000",
             "amazon.nova-pro-v1:0=chat=1000000",

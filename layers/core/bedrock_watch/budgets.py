@@ -69,34 +69,41 @@ def _positive_usd(raw: Any, what: str) -> float:
     return value
 
 
-def parse_budgets(monthly_usd: str, applications_json: str) -> Budgets:
-    """Validate the budget settings: a positive monthly budget and a JSON object of
-    application -> positive monthly USD. Errors name the setting and the offending entry."""
-    monthly = _positive_usd(monthly_usd, "MONTHLY_BUDGET_USD")
+def parse_application_budgets(
+    applications_json: str, *, setting: str = "APPLICATION_BUDGETS"
+) -> dict[str, float]:
+    """A JSON object of application -> positive monthly USD; errors name `setting` (the
+    environment variable at run time, the stack parameter at deploy time) and the entry."""
     try:
         raw = json.loads(applications_json)
     except json.JSONDecodeError as err:
         raise ConfigurationError(
-            f"APPLICATION_BUDGETS is not valid JSON ({err.msg} at position {err.pos}); "
+            f"{setting} is not valid JSON ({err.msg} at position {err.pos}); "
             'expected an object such as {"chat": 500, "search": 120}'
         ) from None
     if not isinstance(raw, dict):
         raise ConfigurationError(
-            f"APPLICATION_BUDGETS must be a JSON object of application -> monthly USD, "
-            f"got {type(raw).__name__}"
+            f"{setting} must be a JSON object of application -> monthly USD, got {type(raw).__name__}"
         )
     if len(raw) > MAX_APPLICATION_BUDGETS:
         raise ConfigurationError(
-            f"APPLICATION_BUDGETS has {len(raw)} entries; at most {MAX_APPLICATION_BUDGETS} are supported"
+            f"{setting} has {len(raw)} entries; at most {MAX_APPLICATION_BUDGETS} are supported"
         )
     applications: dict[str, float] = {}
     for name, amount in raw.items():
         if not _APPLICATION_NAME.match(name):
             raise ConfigurationError(
-                f"APPLICATION_BUDGETS has an invalid application name {name!r} (1-255 printable characters)"
+                f"{setting} has an invalid application name {name!r} (1-255 printable characters)"
             )
-        applications[name] = _positive_usd(amount, f"APPLICATION_BUDGETS[{name!r}]")
-    return Budgets(monthly_usd=monthly, applications=applications)
+        applications[name] = _positive_usd(amount, f"{setting}[{name!r}]")
+    return applications
+
+
+def parse_budgets(monthly_usd: str, applications_json: str) -> Budgets:
+    """Validate the budget settings: a positive monthly budget and a JSON object of
+    application -> positive monthly USD. Errors name the setting and the offending entry."""
+    monthly = _positive_usd(monthly_usd, "MONTHLY_BUDGET_USD")
+    return Budgets(monthly_usd=monthly, applications=parse_application_budgets(applications_json))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bedrock_watch.errors import ConfigurationError
@@ -74,3 +75,18 @@ def env_json(name: str, default: Any = None, environ: Mapping[str, str] | None =
 def env_list(name: str, default: str | None = None, environ: Mapping[str, str] | None = None) -> list[str]:
     """A comma-separated variable as a list of non-empty, stripped items."""
     return [item.strip() for item in env_str(name, default, environ).split(",") if item.strip()]
+
+
+def event_now(event: Any) -> datetime:
+    """The moment a scheduled job assesses: the event's `now` (ISO-8601 with an offset; drills
+    and backfills pass one), else the current UTC time."""
+    raw = event.get("now") if isinstance(event, dict) else None
+    if raw is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(str(raw))
+    except ValueError:
+        raise ConfigurationError(f"event field 'now' must be an ISO-8601 timestamp, got {raw!r}") from None
+    if moment.tzinfo is None:
+        raise ConfigurationError(f"event field 'now' must carry a UTC offset, got {raw!r}")
+    return moment.astimezone(UTC)

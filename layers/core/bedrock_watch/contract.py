@@ -25,6 +25,12 @@ DIMENSION_MODEL: Final = "ModelId"
 DIMENSION_APPLICATION: Final = "Application"
 UNATTRIBUTED: Final = "unattributed"
 OTHER_APPLICATION: Final = "other"
+# requestMetadata key naming the route a call went through (bedrock_watch.routing sets it).
+ROUTE_METADATA_KEY: Final = "route"
+# Fields of every metering EMF document besides the metrics: never dimensions, so never billed;
+# Logs Insights groups by them (the caller's identity.arn and the route).
+FIELD_ROUTE: Final = "Route"
+FIELD_IDENTITY: Final = "Identity"
 
 DimensionSet = tuple[str, ...]
 ALL: Final[DimensionSet] = ()
@@ -44,9 +50,15 @@ FULL: Final = "full"
 METRIC_DETAIL_LEVELS: Final[tuple[str, ...]] = (LEAN, MODEL, FULL)
 DEFAULT_METRIC_DETAIL: Final = LEAN
 
+OWN_COST_METRIC: Final = "OwnMonthlyCostUSD"
+
 # Who publishes a metric: the function (functions/<publisher>/) whose EMF carries it.
 METERING: Final = "invocation_metrics"
 BUDGET_GUARD: Final = "budget_guard"
+PRICE_SYNC: Final = "price_sync"
+BILL_CHECK: Final = "bill_check"
+# The bill check's per-family drift field (anthropic, amazon, meta, …): a log field, not a dimension.
+FIELD_MODEL_FAMILY: Final = "ModelFamily"
 ENDPOINTS: Final = "public_endpoints"  # the ack and approval-link function URLs
 
 # How many values a dimension takes, by population name (the cost model counts them per fleet).
@@ -195,6 +207,30 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
             ("HoursUntilBudgetExhausted", "None"),
         )
     ),
+    # ---- price sync (daily): [] only, one datapoint a day
+    MetricSpec("PriceAgeHours", "None", PRICE_SYNC, levels(lean=(ALL,)), read_by="prices-stale alarm"),
+    MetricSpec("PriceSyncFailed", "Count", PRICE_SYNC, levels(lean=(ALL,)), read_by="prices-stale alarm"),
+    MetricSpec(
+        "PriceChangesHeld", "Count", PRICE_SYNC, levels(lean=(ALL,)), read_by="price-changes-held alarm"
+    ),
+    # ---- bill check (daily): drift of the meter from Cost Explorer for the newest settled day.
+    # [] only: the per-family drift is a field of the bill check's log lines (a Logs Insights
+    # widget on the executive dashboard reads it), never a metric per family.
+    MetricSpec(
+        "BillingDriftPercent",
+        "Percent",
+        BILL_CHECK,
+        levels(lean=(ALL,)),
+        read_by="billing-drift alarm, executive dashboard",
+    ),
+    # The stack's own estimated monthly AWS bill (bedrock_watch.costmodel), once an hour.
+    MetricSpec(
+        OWN_COST_METRIC,
+        "None",
+        BUDGET_GUARD,
+        levels(lean=(ALL,)),
+        read_by="executive dashboard: what watching costs",
+    ),
     # ---- public endpoints (escalation_ack, remediation_approval_link): one line per refusal.
     # One metric for every endpoint together, at [] only: reason, endpoint and source stay fields
     # of the line (Logs Insights), never dimensions (each value would be another billed metric).
@@ -236,12 +272,19 @@ def published_at(level: str, dimension_set: DimensionSet, publisher: str | None 
 
 # Name -> unit views other modules read (unchanged shapes from before the contract was data).
 METERING_METRICS: Final[dict[str, str]] = units(METERING)
-BUDGET_METRICS: Final[dict[str, str]] = units(BUDGET_GUARD)
+# What the budget guard writes per budget scope (the stack's own cost is a separate document).
+BUDGET_METRICS: Final[dict[str, str]] = {
+    name: unit for name, unit in units(BUDGET_GUARD).items() if name != OWN_COST_METRIC
+}
 # Per-request metrics: one sample per request so CloudWatch percentiles are exact.
 PER_REQUEST_METRICS: Final = frozenset(s.name for s in METRICS if s.per_request)
 # Denominators alarms divide by: always present in a document, even when zero.
 ALWAYS_PRESENT_METRICS: Final = frozenset(s.name for s in METRICS if s.always_present)
 
+PRICE_SYNC_METRICS: Final[dict[str, str]] = units(PRICE_SYNC)
+BILLING_METRICS: Final[dict[str, str]] = units(BILL_CHECK)
+# Every metric the stack publishes, by name -> unit (alarms and dashboards may read only these).
+PUBLISHED_METRICS: Final[dict[str, str]] = {s.name: s.unit for s in METRICS}
 REFUSED_REQUESTS: Final = "RefusedRequests"
 ENDPOINT_METRICS: Final[dict[str, str]] = units(ENDPOINTS)
 

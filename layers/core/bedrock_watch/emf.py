@@ -26,6 +26,8 @@ from bedrock_watch.contract import (
     DEFAULT_METRIC_DETAIL,
     DIMENSION_APPLICATION,
     DIMENSION_MODEL,
+    FIELD_IDENTITY,
+    FIELD_ROUTE,
     METERING_METRICS,
     PER_REQUEST_METRICS,
     DimensionSet,
@@ -50,6 +52,23 @@ SAMPLED_METRICS: Final[tuple[str, ...]] = tuple(
     name for name in METERING_METRICS if name in PER_REQUEST_METRICS
 )
 _ZERO_SUMS: Final[dict[str, float]] = dict.fromkeys(SUMMED_METRICS, 0)
+
+# What a Logs Insights query over the metering log group may read. Scalars hold one number or
+# string per document (a sum over all documents is the records' total); samples are a number or an
+# array of up to 100 per-request values, which Logs Insights cannot aggregate element-wise: read
+# per-model latency from AWS/Bedrock instead, or the [] metric's percentiles.
+SCALAR_FIELDS: Final[frozenset[str]] = frozenset(
+    {
+        DIMENSION_MODEL,
+        DIMENSION_APPLICATION,
+        FIELD_ROUTE,
+        FIELD_IDENTITY,
+        *SUMMED_METRICS,
+        MALFORMED_METRIC,
+        TIER_AS_REQUESTED,
+    }
+)
+SAMPLE_FIELDS: Final[frozenset[str]] = frozenset(SAMPLED_METRICS)
 # Metric definitions are built once and shared by every document (orjson serialises them as-is).
 _DEFINITIONS: Final[dict[str, dict[str, str]]] = {
     name: {"Name": name, "Unit": unit} for name, unit in METERING_METRICS.items()
@@ -66,8 +85,9 @@ class Series:
     properties: dict[str, int] = field(default_factory=dict)
 
 
-# (minute start ms, ModelId, Application): a plain tuple, hashed in C on the per-record hot path.
-SeriesKey = tuple[int, str, str]
+# (minute start ms, ModelId, Application, Route, Identity): a plain tuple, hashed in C on the
+# per-record hot path. Route and Identity are None when the record carries none.
+SeriesKey = tuple[int, str, str, str | None, str | None]
 
 
 def minute_of(timestamp_ms: int) -> int:
@@ -142,6 +162,10 @@ class EmfWriter:
                 document: dict[str, Any] = {"_aws": self._directive(timestamp_ms, part)}
                 document[DIMENSION_MODEL] = key[1]
                 document[DIMENSION_APPLICATION] = key[2]
+                if key[3] is not None:
+                    document[FIELD_ROUTE] = key[3]
+                if key[4] is not None:
+                    document[FIELD_IDENTITY] = key[4]
                 if page == 0 and offset == 0 and series.properties:
                     document.update(series.properties)
                 for name in part:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import os
 import re
 import time
 import zlib
@@ -28,12 +30,14 @@ import orjson
 from bedrock_watch.config import env_int, env_json, env_str
 from bedrock_watch.contract import (
     DEFAULT_METRIC_DETAIL,
+    DIMENSION_APPLICATION,
     METRIC_DETAIL_LEVELS,
     OTHER_APPLICATION,
     UNATTRIBUTED,
 )
 from bedrock_watch.emf import MINUTE_MS, TIER_AS_REQUESTED, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
+from bedrock_watch.pricesync import PriceDocumentStore, PriceSource
 from bedrock_watch.pricing import PriceBook
 from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_line
@@ -48,10 +52,16 @@ OVERSIZED_REASON: Final = (
     "not a CloudWatch Logs batch (a gzip bomb?), dropped unread"
 )
 APPLICATION_MAX_LENGTH: Final = 64
+# Context fields of the documents (not dimensions): bounded so a caller minting a new session
+# name per call cannot multiply the documents (bytes) without limit.
+MAX_ROUTES: Final = 200
+MAX_IDENTITIES: Final = 500
+IDENTITY_MAX_LENGTH: Final = 256
 GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 _UNSAFE_APPLICATION_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]+")
 # An enum member read through its class costs a metaclass lookup; the hot path reads a constant.
 _APPLICATION_PROFILE: Final = ModelKind.APPLICATION_PROFILE
+logger = logging.getLogger(__name__)
 
 
 class EnvelopeError(BedrockWatchError):
@@ -72,11 +82,19 @@ class MeteringSettings:
     price_overrides: Mapping[str, Any] = field(default_factory=dict)
     profile_map: Mapping[str, str] = field(default_factory=dict)
     metric_detail: str = DEFAULT_METRIC_DETAIL  # which dimension sets are billed metrics (contract)
+    # Count applications across the fleet's containers (ListMetrics), not per container only.
+    fleet_guard: bool = False
+    # ApplicationBudgets' names: always admitted, a budget must never meter into `other`.
+    budgeted_applications: frozenset[str] = frozenset()
+    price_document_bucket: str = ""  # where the price sync keeps its document; "" = shipped table only
+    price_refresh_seconds: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MeteringSettings:
         """Settings from METRICS_NAMESPACE, METRIC_DETAIL, APPLICATION_METADATA_KEY, MAX_APPLICATIONS,
-        PRICE_OVERRIDES and INFERENCE_PROFILE_MAP; ConfigurationError names a bad variable."""
+        APPLICATION_GUARD_SCOPE (`fleet` or `container`), APPLICATION_BUDGETS, PRICE_OVERRIDES,
+        INFERENCE_PROFILE_MAP, PRICE_DOCUMENT_BUCKET and PRICE_REFRESH_SECONDS; ConfigurationError
+        names a bad variable."""
         overrides = env_json("PRICE_OVERRIDES", {}, environ)
         profile_map = env_json("INFERENCE_PROFILE_MAP", {}, environ)
         if not isinstance(overrides, dict):
@@ -91,13 +109,22 @@ class MeteringSettings:
                 f"environment variable METRIC_DETAIL must be one of {', '.join(METRIC_DETAIL_LEVELS)}, "
                 f"got {detail!r}"
             )
+        budgets = env_json("APPLICATION_BUDGETS", {}, environ)
+        if not isinstance(budgets, dict):
+            raise ConfigurationError("environment variable APPLICATION_BUDGETS must be a JSON object")
         return cls(
             namespace=env_str("METRICS_NAMESPACE", "BedrockWatch", environ),
             metric_detail=detail,
+            fleet_guard=env_str("APPLICATION_GUARD_SCOPE", "container", environ) == "fleet",
+            budgeted_applications=frozenset(str(name) for name in budgets),
             application_key=env_str("APPLICATION_METADATA_KEY", "application", environ),
             max_applications=env_int("MAX_APPLICATIONS", 50, minimum=1, environ=environ),
             price_overrides=overrides,
             profile_map=profile_map,
+            price_document_bucket=(environ if environ is not None else os.environ).get(
+                "PRICE_DOCUMENT_BUCKET", ""
+            ),
+            price_refresh_seconds=env_int("PRICE_REFRESH_SECONDS", 3600, minimum=60, environ=environ),
         )
 
 
@@ -117,6 +144,7 @@ class BatchSummary:
     emf_bytes: int = 0
     clamped_timestamps: int = 0
     control_message: bool = False
+    prices: str = "shipped"  # the price document in use: "shipped", or "synced <time>"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,12 +192,62 @@ def decode_envelope(event: Mapping[str, Any]) -> dict[str, Any]:
     return payload
 
 
-class ApplicationGuard:
-    """Bounds the Application dimension: sanitised names, at most `limit` distinct ones per
-    container, then `other`. Absent or empty names are `unattributed` (neither counts)."""
+class FleetApplications:
+    """The application names the whole fleet already publishes: `CostUSD` per `Application`
+    metrics active in the last 3 hours (ListMetrics), read at most every REFRESH_SECONDS.
 
-    def __init__(self, limit: int) -> None:
+    The CloudWatch client is created on first need (boto3 stays out of the handler's import);
+    a failed read is logged and the last known set kept, so the guard falls back to counting
+    what this container has seen."""
+
+    REFRESH_SECONDS: Final = 600
+
+    def __init__(self, namespace: str, client: Any = None, clock: Any = time.monotonic) -> None:
+        self.namespace = namespace
+        self.client = client
+        self.clock = clock
+        self.names: frozenset[str] = frozenset()
+        self.read_at: float | None = None
+
+    def current(self) -> frozenset[str]:
+        now = self.clock()
+        if self.read_at is not None and now - self.read_at < self.REFRESH_SECONDS:
+            return self.names
+        self.read_at = now
+        try:
+            if self.client is None:
+                import boto3
+
+                self.client = boto3.client("cloudwatch")
+            names = set()
+            pages = self.client.get_paginator("list_metrics").paginate(
+                Namespace=self.namespace,
+                MetricName="CostUSD",
+                Dimensions=[{"Name": DIMENSION_APPLICATION}],
+                RecentlyActive="PT3H",
+            )
+            for page in pages:
+                for metric in page.get("Metrics", []):
+                    dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+                    if dims.keys() == {DIMENSION_APPLICATION}:
+                        names.add(dims[DIMENSION_APPLICATION])
+            self.names = frozenset(names - {UNATTRIBUTED, OTHER_APPLICATION})
+        except Exception as err:  # any failure: keep counting locally, and say so
+            logger.warning("could not list the fleet's applications, counting this container's: %s", err)
+        return self.names
+
+
+class ApplicationGuard:
+    """Bounds the Application dimension: sanitised names, at most `limit` distinct ones (counted
+    with the fleet's when `fleet` is given), then `other`. Absent or empty names are
+    `unattributed` (neither counts); `reserved` names (budgeted applications) are always admitted."""
+
+    def __init__(
+        self, limit: int, fleet: FleetApplications | None = None, reserved: frozenset[str] = frozenset()
+    ) -> None:
         self.limit = limit
+        self.fleet = fleet
+        self.reserved = reserved
         self._seen: set[str] = set()
         # raw value -> dimension value, for values already decided; the meter's hot path reads
         # it directly and calls the guard only for a name it has not seen.
@@ -185,12 +263,40 @@ class ApplicationGuard:
         if not name:
             name = UNATTRIBUTED
         elif name not in (UNATTRIBUTED, OTHER_APPLICATION) and name not in self._seen:
-            if len(self._seen) >= self.limit:
-                # Not remembered: a flood of random names must not grow this map without bound.
-                return OTHER_APPLICATION
+            if name not in self.reserved:
+                published = self.fleet.current() if self.fleet is not None else frozenset()
+                if name not in published and len(self._seen | published) >= self.limit:
+                    # Not remembered: a flood of random names must not grow this map without bound.
+                    return OTHER_APPLICATION
             self._seen.add(name)
         self.known[raw] = name
         return name
+
+
+class ContextGuard:
+    """Bounds a context field of the EMF documents (Route, Identity): they are never dimensions,
+    so they cost no metric, but each distinct value splits series into more documents (bytes are
+    ingestion cost). At most `limit` distinct values per container, then `other`; values are
+    cut to `max_length` characters and, with `sanitise`, to the application name alphabet."""
+
+    def __init__(self, limit: int, max_length: int, *, sanitise: bool) -> None:
+        self.limit = limit
+        self.max_length = max_length
+        self.sanitise = sanitise
+        self.known: dict[str, str] = {}
+
+    def __call__(self, raw: str) -> str:
+        known = self.known.get(raw)
+        if known is not None:
+            return known
+        if len(self.known) >= self.limit:
+            return OTHER_APPLICATION
+        value = raw.strip()
+        if self.sanitise:
+            value = _UNSAFE_APPLICATION_CHARS.sub("_", value).strip("_")
+        value = value[: self.max_length] or OTHER_APPLICATION
+        self.known[raw] = value
+        return value
 
 
 @dataclass(slots=True)
@@ -213,20 +319,42 @@ class MeteredBatch:
 class Meter:
     """The metering pipeline with its per-container state (prices, profile cache, application guard)."""
 
-    def __init__(self, settings: MeteringSettings, price_book: PriceBook, resolver: ProfileResolver) -> None:
+    def __init__(
+        self,
+        settings: MeteringSettings,
+        price_book: PriceBook,
+        resolver: ProfileResolver,
+        cloudwatch_client: Any = None,
+        prices: PriceSource | None = None,
+    ) -> None:
         self.settings = settings
         self.price_book = price_book
+        self.prices = prices  # the synced price document, re-read when due (None: price_book only)
         self.resolver = resolver
-        self.applications = ApplicationGuard(settings.max_applications)
+        fleet = FleetApplications(settings.namespace, cloudwatch_client) if settings.fleet_guard else None
+        self.applications = ApplicationGuard(
+            settings.max_applications, fleet, reserved=settings.budgeted_applications
+        )
+        self.routes = ContextGuard(MAX_ROUTES, APPLICATION_MAX_LENGTH, sanitise=True)
+        self.identities = ContextGuard(MAX_IDENTITIES, IDENTITY_MAX_LENGTH, sanitise=False)
+        # Bound look-ups of the values already decided: one attribute read per record on the hot path.
+        self._known_application = self.applications.known.get
         self.writer = EmfWriter(settings.namespace, settings.metric_detail)
 
     @classmethod
-    def from_settings(cls, settings: MeteringSettings, bedrock_client: Any = None) -> Meter:
-        """A meter with the shipped price table plus overrides and a profile resolver."""
+    def from_settings(
+        cls, settings: MeteringSettings, bedrock_client: Any = None, cloudwatch_client: Any = None
+    ) -> Meter:
+        """A meter with the shipped price table, the synced price document (read on first use)
+        and the overrides, and a profile resolver."""
+        store = PriceDocumentStore(settings.price_document_bucket) if settings.price_document_bucket else None
+        prices = PriceSource(store, settings.price_overrides, refresh_seconds=settings.price_refresh_seconds)
         return cls(
             settings,
-            PriceBook.load(settings.price_overrides),
+            prices.book,
             ProfileResolver(settings.profile_map, client=bedrock_client),
+            cloudwatch_client,
+            prices,
         )
 
     def meter_event(self, event: Mapping[str, Any], *, now_ms: int | None = None) -> MeteringResult:
@@ -237,6 +365,8 @@ class Meter:
             batch = MeteredBatch(int(time.time() * 1000) if now_ms is None else now_ms)
             batch.malformed(batch.now_ms, str(err))
             return self._finish(batch)
+        if self.prices is not None:
+            self.price_book = self.prices.current()
         if payload["messageType"] == "CONTROL_MESSAGE":
             return MeteringResult("", BatchSummary(control_message=True))
         return self.meter_log_events(payload["logEvents"], now_ms=now_ms)
@@ -289,6 +419,10 @@ class Meter:
 
     def _finish(self, batch: MeteredBatch) -> MeteringResult:
         summary = batch.summary
+        if self.prices is not None and self.prices.synced_at:
+            summary.prices = f"synced {self.prices.synced_at}"
+        if self.prices is not None and self.prices.error:
+            summary.prices += f" (price document unreadable: {self.prices.error})"
         summary.malformed = sum(batch.malformed_reasons.values())
         summary.malformed_reasons = dict(batch.malformed_reasons)
         documents, summary.clamped_timestamps = self.writer.documents(
@@ -320,14 +454,28 @@ class Meter:
         timestamp = record.timestamp_ms
         raw_application = record.application
         application = (
-            (self.applications.known.get(raw_application) or self.applications(raw_application))
+            (self._known_application(raw_application) or self.applications(raw_application))
             if raw_application
             else UNATTRIBUTED
         )
-        key = (timestamp - timestamp % MINUTE_MS, model.base_id, application)
+        minute = timestamp - timestamp % MINUTE_MS
+        # Route and identity enter the key as logged; only a key not seen yet in this batch goes
+        # through their guards (so the per-record cost is one tuple and one look-up). A value the
+        # guards change (cut, or `other` past the cap) then costs a second look-up per record.
+        key = (minute, model.base_id, application, record.route, record.identity)
         figures = batch.series.get(key)
         if figures is None:
-            figures = batch.series[key] = Series()
+            route, identity = record.route, record.identity
+            key = (
+                minute,
+                model.base_id,
+                application,
+                None if route is None else self.routes(route),
+                None if identity is None else self.identities(identity),
+            )
+            figures = batch.series.get(key)
+            if figures is None:
+                figures = batch.series[key] = Series()
         sums = figures.sums
         sums["Requests"] += 1
         input_tokens = record.input_tokens

@@ -29,7 +29,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -57,6 +57,7 @@ _ENTRY_FIELDS: Final = frozenset(
         "regions",
         "profiles",
         "input_includes_cache_read",
+        "price_list_model",
     }
 )
 _LONG_CONTEXT_REQUIRED: Final = frozenset({"above_input_tokens", "input_factor", "output_factor"})
@@ -240,12 +241,18 @@ def _string(model: str, name: str, value: Any) -> str:
 
 
 def parse_entry(
-    model: str, entry: Any, defaults: Mapping[str, Any] | None = None, *, provenance: bool = False
+    model: str,
+    entry: Any,
+    defaults: Mapping[str, Any] | None = None,
+    *,
+    provenance: bool = False,
+    partial: bool = False,
 ) -> ModelRates:
     """Validate one price entry (shipped, synced or override) into ModelRates.
 
     `provenance=True` (the shipped and synced documents) also requires `source` and a
-    `read` date (YYYY-MM-DD). Every error is a ConfigurationError naming the model and field.
+    `read` date (YYYY-MM-DD); `partial=True` (a synced entry, merged over a shipped one) does not
+    require `input`/`output`. Every error is a ConfigurationError naming the model and field.
     """
     if not isinstance(entry, Mapping):
         raise ConfigurationError(f"price for model {model!r} must be a JSON object, got {entry!r}")
@@ -254,7 +261,7 @@ def parse_entry(
         raise ConfigurationError(
             f"price for model {model!r}: unknown field {unknown[0]!r} (known: {sorted(_ENTRY_FIELDS)})"
         )
-    for name in _REQUIRED_FIELDS:
+    for name in () if partial else _REQUIRED_FIELDS:
         if entry.get(name) is None:
             raise ConfigurationError(f"price for model {model!r}: field {name!r} is required")
     if provenance:
@@ -313,6 +320,7 @@ def parse_entry(
         raise ConfigurationError(
             f"price for model {model!r}: field 'input_includes_cache_read' must be true or false"
         )
+    _string(model, "price_list_model", entry.get("price_list_model", ""))
     kind = entry.get("kind", "text")
     if kind not in KINDS:
         raise ConfigurationError(f"price for model {model!r}: field 'kind' must be one of {sorted(KINDS)}")
@@ -353,7 +361,7 @@ def price_key(model: str) -> str:
 
 
 def load_document(
-    raw: Any, *, what: str, provenance: bool
+    raw: Any, *, what: str, provenance: bool, partial: bool = False
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """(defaults, model id -> raw entry) of a price document (`{"defaults": …, "models": …}`),
     every entry validated; errors name the document, the model and the field."""
@@ -365,7 +373,7 @@ def load_document(
     entries: dict[str, dict[str, Any]] = {}
     for model, entry in raw["models"].items():
         try:
-            parse_entry(str(model), entry, defaults, provenance=provenance)
+            parse_entry(str(model), entry, defaults, provenance=provenance, partial=partial)
             entries[price_key(str(model))] = dict(entry)
         except ConfigurationError as err:
             raise ConfigurationError(f"{what}: {err}") from None
@@ -385,12 +393,15 @@ class PriceBook:
         self._exact = dict(rates)
         # Family index: a family maps to a price only when all its listed ids agree on it.
         families: dict[str, ModelRates | None] = {}
+        prices: dict[str, ModelRates] = {}  # the family's prices, without labels and provenance
         for model_id, model_rates in self._exact.items():
             key = family_key(model_id)
-            if key in families and families[key] != model_rates:
+            unlabelled = replace(model_rates, name="", source="", read="")
+            if key in families and prices[key] != unlabelled:
                 families[key] = None
             else:
                 families.setdefault(key, model_rates)
+                prices.setdefault(key, unlabelled)
         self._families = families
         # (base id, region, geo prefix / scope, tier, batch) -> resolved price; bounded below.
         self._resolved: dict[tuple[str, str, str, str | None, bool], _Price | None] = {}
@@ -412,10 +423,18 @@ class PriceBook:
         """
         defaults, entries = load_document(shipped_document(path), what=str(path.name), provenance=True)
         if synced is not None:
-            _, synced_entries = load_document(synced, what="synced price document", provenance=True)
+            _, synced_entries = load_document(
+                synced, what="synced price document", provenance=True, partial=True
+            )
             for key, entry in synced_entries.items():
-                # The shipped entry's rules (long context, geo surcharge) stay unless the sync names them.
-                entries[key] = {**entries.get(key, {}), **entry}
+                if key not in entries:
+                    continue  # the sync prices only models the shipped table knows
+                # Regional and tier prices merge into the shipped ones; the entry's rules stay.
+                merged = {**entries[key], "source": entry["source"], "read": entry["read"]}
+                for section in ("regions", "tiers"):
+                    if section in entry:
+                        merged[section] = {**(entries[key].get(section) or {}), **entry[section]}
+                entries[key] = merged
         if overrides is not None:
             if not isinstance(overrides, Mapping):
                 raise ConfigurationError("PriceOverrides must be a JSON object of model id -> price entry")

@@ -12,6 +12,8 @@ from typing import Any, Final, NoReturn
 
 import orjson
 
+from bedrock_watch.contract import ROUTE_METADATA_KEY
+
 
 class Scope(StrEnum):
     """Where a request may be served: in the calling region, a geography, or anywhere."""
@@ -82,6 +84,8 @@ class InvocationRecord:
     guardrail_intervened: bool = False
     # True when no served tier was logged and `service_tier` is the tier the request asked for.
     service_tier_requested: bool = False
+    route: str | None = None  # requestMetadata `route` (bedrock_watch.routing tags it), None when absent
+    identity: str | None = None  # identity.arn: the caller principal, None when absent
 
     @property
     def total_tokens(self) -> int:
@@ -464,6 +468,16 @@ def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecor
         application = metadata.get(application_key)
         if type(application) is not str or not application:
             application = None
+        route = metadata.get(ROUTE_METADATA_KEY)
+        if type(route) is not str or not route:
+            route = None
+    else:
+        route = None
+    # The caller is context, not a billing figure: an odd value is ignored rather than fatal.
+    caller = get("identity")
+    identity = caller.get("arn") if type(caller) is dict else None
+    if type(identity) is not str or not identity:
+        identity = None
 
     error_code = get("errorCode")
     if error_code is not None and type(error_code) is not str:
@@ -520,6 +534,10 @@ def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecor
         None if tier is None else _tier(tier),
         error_code,
         error_class(error_code) if error_code else None,
+        False,  # guardrail_intervened: from the body below
+        False,  # service_tier_requested: below
+        route,
+        identity,
     )
 
     body = out.get("outputBodyJson")

@@ -392,11 +392,17 @@ class Health:
         return self.failures / self.requests if self.requests else 0.0
 
 
-def model_health(cloudwatch: Any, *, namespace: str, model: str, start: datetime, end: datetime) -> Health:
+def model_health(
+    cloudwatch: Any, *, namespace: str | None, model: str, start: datetime, end: datetime
+) -> Health:
     """Requests and failures (errors + throttles) of `model` between start and end.
 
-    Our meter (namespace, base model id) and AWS/Bedrock (the id as called) are both read and the
-    worse of the two is kept: throttled attempts are not always logged (FACTS §1.2).
+    AWS/Bedrock (the id as called, free, every attempt) is always read; our meter (namespace, base
+    model id) too when it publishes per model (`namespace` given, MetricDetail `model` or `full`),
+    and then the worse of the two is kept: throttled attempts are not always logged (FACTS §1.2).
+    AWS/Bedrock `Invocations` counts every request Bedrock accepted, those that later failed
+    included, and no throttled one, so its attempts are Invocations + InvocationThrottles and its
+    failures server errors + throttles (docs/decisions.md, "AWS/Bedrock Invocations").
     """
     base = base_model_id(model)
     period = max(60, int((end - start).total_seconds()) // 60 * 60)
@@ -415,19 +421,22 @@ def model_health(cloudwatch: Any, *, namespace: str, model: str, start: datetime
             },
         }
 
+    metered = (
+        [query("bw_requests", namespace, "Requests", base), query("bw_errors", namespace, "Errors", base)]
+        if namespace
+        else []
+    )
     queries = [
-        query("bw_requests", namespace, "Requests", base),
-        query("bw_errors", namespace, "Errors", base),
-        query("aws_ok", "AWS/Bedrock", "Invocations", model),
+        *metered,
+        query("aws_invocations", "AWS/Bedrock", "Invocations", model),
         query("aws_server", "AWS/Bedrock", "InvocationServerErrors", model),
         query("aws_throttles", "AWS/Bedrock", "InvocationThrottles", model),
-        query("aws_client", "AWS/Bedrock", "InvocationClientErrors", model),
     ]
     result = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end)
     sums = {r["Id"]: float(sum(r.get("Values", []))) for r in result["MetricDataResults"]}
     ours = Health(sums.get("bw_requests", 0.0), sums.get("bw_errors", 0.0))
-    aws_failures = sums.get("aws_server", 0.0) + sums.get("aws_throttles", 0.0)
-    theirs = Health(sums.get("aws_ok", 0.0) + aws_failures + sums.get("aws_client", 0.0), aws_failures)
+    throttles = sums.get("aws_throttles", 0.0)
+    theirs = Health(sums.get("aws_invocations", 0.0) + throttles, sums.get("aws_server", 0.0) + throttles)
     return max(ours, theirs, key=lambda h: (h.failure_rate, h.requests))
 
 
@@ -437,7 +446,7 @@ def verify_switch(
     *,
     route: str,
     expected: str,
-    namespace: str,
+    namespace: str | None,
     max_failure_rate: float,
     window_seconds: int,
     now: datetime,
@@ -534,23 +543,24 @@ def pricebook_lookup(overrides: Mapping[str, Any] | None = None) -> PriceLookup:
     return lookup
 
 
-def hourly_tokens(cloudwatch: Any, *, namespace: str, model: str, now: datetime) -> tuple[float, float]:
-    """Input and output tokens `model` served in the last hour (our meter)."""
-    base = base_model_id(model)
+def hourly_tokens(cloudwatch: Any, *, model: str, now: datetime) -> tuple[float, float]:
+    """Input and output tokens `model` (the id as called) served in the last hour, from AWS/Bedrock's
+    free per-model InputTokenCount and OutputTokenCount (the meter publishes no metric per model at
+    MetricDetail=lean)."""
     queries = [
         {
             "Id": qid,
             "MetricStat": {
                 "Metric": {
-                    "Namespace": namespace,
+                    "Namespace": "AWS/Bedrock",
                     "MetricName": name,
-                    "Dimensions": [{"Name": "ModelId", "Value": base}],
+                    "Dimensions": [{"Name": "ModelId", "Value": model}],
                 },
                 "Period": 3600,
                 "Stat": "Sum",
             },
         }
-        for qid, name in (("inp", "InputTokens"), ("out", "OutputTokens"))
+        for qid, name in (("inp", "InputTokenCount"), ("out", "OutputTokenCount"))
     ]
     # EndTime is exclusive: reach past `now` so the current, still-filling minute counts.
     end = now + timedelta(minutes=1)

@@ -15,12 +15,14 @@ import json
 import os
 from typing import Any
 
+from bedrock_watch.contract import ROUTE_METADATA_KEY
+
 DEFAULT_MAX_AGE = 30  # seconds: how long after a failover a caller may still use the old model
 DEFAULT_STACK = "bedrock-watch"
 PREFIX_ENV = "BEDROCK_WATCH_ROUTE_PREFIX"
 STACK_ENV = "BEDROCK_WATCH_STACK"
 APPLICATION_KEY = "application"
-ROUTE_KEY = "route"
+ROUTE_KEY = ROUTE_METADATA_KEY
 
 
 class RouteClient:

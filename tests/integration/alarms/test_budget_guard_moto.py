@@ -108,8 +108,25 @@ def test_guard_reads_month_to_date_spend_per_scope_from_cloudwatch(cloudwatch: A
     assert (search.application, search.month_to_date_usd) == ("search", pytest.approx(58.0))
 
 
+# What the template gives the guard to price the stack's own usage (bedrock_watch.owncost).
+OWN_COST_ENV = {
+    "STACK_NAME": "bedrock-watch",
+    "BUDGET_GUARD_SCHEDULE": "rate(15 minutes)",
+    "LOG_RETENTION_DAYS": "30",
+    "OWN_COST_METERING_FUNCTION": "bedrock-watch-InvocationMetricsFunction-abc",
+    "OWN_COST_LOG_GROUPS": ",".join(
+        ["/aws/lambda/bedrock-watch/invocation-metrics", "/aws/lambda/bedrock-watch/budget-guard"]
+    ),
+    "OWN_COST_STATE_MACHINES": "",
+    "OWN_COST_COMPOSITE_ALARMS": "bedrock-watch.degradation",
+    "OWN_COST_DASHBOARDS": ",".join(
+        f"bedrock-watch-{name}" for name in ("operations", "model-comparison", "executive-summary")
+    ),
+}
+
+
 def load_handler(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
-    for name, value in env.items():
+    for name, value in {**OWN_COST_ENV, **env}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "budget_guard")
     sys.modules.pop("functions.budget_guard.app", None)
@@ -173,3 +190,85 @@ def test_a_zero_budget_fails_the_first_invocation_with_a_clear_message(
         ConfigurationError, match="MONTHLY_BUDGET_USD must be a positive number of USD, got '0'"
     ):
         load_handler(monkeypatch, METRICS_NAMESPACE=NAMESPACE, MONTHLY_BUDGET_USD="0")
+
+
+def test_the_first_run_of_an_hour_also_publishes_the_stacks_own_monthly_cost(
+    cloudwatch: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given this stack's alarms (one plain, one metric-math of two metrics) and another stack's,
+    # three custom metrics, and a day of metering-log ingestion and metering-function runs
+    prefix = "bedrock-watch."
+    cloudwatch.put_metric_alarm(
+        AlarmName=f"{prefix}latency", Namespace=NAMESPACE, MetricName="Latency", ExtendedStatistic="p95",
+        Period=300, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.put_metric_alarm(
+        AlarmName=f"{prefix}error-rate", EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+        Metrics=[
+            {"Id": "e", "MetricStat": sum_of("Errors"), "ReturnData": False},
+            {"Id": "r", "MetricStat": sum_of("Requests"), "ReturnData": False},
+            {"Id": "rate", "Expression": "100 * e / r", "ReturnData": True},
+        ],
+    )  # fmt: skip
+    cloudwatch.put_metric_alarm(
+        AlarmName="bedrock-watch-prod.latency", Namespace=NAMESPACE, MetricName="Latency", Statistic="Sum",
+        Period=300, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    at = datetime(2026, 11, 3, 10, 5, tzinfo=UTC)
+    day = [at - timedelta(hours=h) for h in range(1, 24)]
+    cloudwatch.put_metric_data(
+        Namespace="AWS/Logs",
+        MetricData=[
+            {"MetricName": "IncomingBytes", "Timestamp": t, "Value": 2**30 / 23,
+             "Dimensions": [{"Name": "LogGroupName", "Value": METERING_LOG_GROUP}]}
+            for t in day
+        ],
+    )  # fmt: skip
+    cloudwatch.put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {"MetricName": name, "Timestamp": t, "Value": value / 23,
+             "Dimensions": [{"Name": "FunctionName", "Value": "bedrock-watch-InvocationMetricsFunction-abc"}]}
+            for t in day
+            for name, value in (("Invocations", 10_000.0), ("Duration", 1_000_000.0))
+        ],
+    )  # fmt: skip
+    seed_month(cloudwatch)
+    app = load_handler(monkeypatch, METRICS_NAMESPACE=NAMESPACE, MONTHLY_BUDGET_USD="1000")
+    context = mock.Mock(function_name="budget_guard", aws_request_id="r3", memory_limit_in_mb=128)
+    context.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:budget_guard"
+
+    # When the guard runs at 10:05 (its first run of the hour) and at 10:20
+    result = app.lambda_handler({"now": at.isoformat()}, context)
+    later = app.lambda_handler({"now": (at + timedelta(minutes=15)).isoformat()}, context)
+
+    # Then it publishes OwnMonthlyCostUSD once, with the bill's lines as fields
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [own] = [d for d in documents if "OwnMonthlyCostUSD" in d]
+    assert own["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+    assert own["OwnMonthlyCostUSD"] == pytest.approx(result["own_monthly_cost_usd"], abs=1e-4)
+    assert later["own_monthly_cost_usd"] is None
+    # alarms: this stack's 1 + 2 alarm metrics at $0.10 (not the other stack's), the composite $0.50
+    assert own["cost.alarms"] == pytest.approx(0.30)
+    assert own["cost.composite alarms"] == pytest.approx(0.50)
+    # logs: 1 GB a day for 30.4 days at $0.50; Lambda: 10,000 runs and 1,000 s a day (plus the guard's)
+    assert own["cost.log ingestion"] == pytest.approx(0.5 * 730 / 24, rel=1e-3)
+    assert own["cost.Lambda requests"] > 0.2 * 10_000 * 730 / 24 / 1e6
+    # custom metrics: those ListMetrics returns (seeded CostUSD series), at $0.30 each
+    assert own["cost.custom metrics"] == pytest.approx(0.30 * own_metrics(cloudwatch))
+    assert own["cost.dashboards"] == 0  # three, within the account's free three
+    assert result["own_monthly_cost_usd"] == pytest.approx(
+        sum(v for k, v in own.items() if k.startswith("cost."))
+    )
+
+
+METERING_LOG_GROUP = "/aws/lambda/bedrock-watch/invocation-metrics"
+
+
+def sum_of(metric: str) -> dict[str, Any]:
+    return {"Metric": {"Namespace": NAMESPACE, "MetricName": metric}, "Period": 300, "Stat": "Sum"}
+
+
+def own_metrics(cloudwatch: Any) -> int:
+    return len(cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"])

@@ -112,8 +112,16 @@ def test_when_every_channel_of_a_tier_fails_the_topic_gets_a_fallback_and_escala
 def test_an_invalid_policy_still_tells_someone_the_alarm_fired(
     make_stack: Callable[..., EscalationStack], recorder: Recorder
 ) -> None:
-    # Given a policy with a typo in a channel type
-    stack = make_stack(policy(("devops", 0, ["slak"])))
+    # Given a policy with a typo in a channel type, typed into the function's environment by hand
+    # after the deploy (the stack's ConfigurationCheck refuses it in the EscalationPolicy
+    # parameter, tests/integration/deploy), so the engine's own check is the last line of defence
+    stack = make_stack(ONE_TIER)
+    function = stack.names["EscalationOpenFunction"]
+    env = stack.lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    stack.lam.update_function_configuration(
+        FunctionName=function,
+        Environment={"Variables": {**env, "ESCALATION_POLICY": policy(("devops", 0, ["slak"]))}},
+    )
     alarm = stack.create_alarm("ModelErrors-chat")
 
     # When the alarm fires

@@ -57,7 +57,7 @@ def test_records_put_in_the_log_group_are_metered_by_the_subscribed_function(sta
     assert store.get("Drill/Bedrock", "OutputTokens").sum == output_tokens
     assert store.get("Drill/Bedrock", "MalformedRecords").values == []
     # and each delivery was one invocation, whose summary (also logged) counts the set-up line
-    summaries = [i.result for i in INVOCATIONS]
+    summaries = [i.result for i in INVOCATIONS if i.function_name == stack.function_name]
     assert [s["records"] for s in summaries] == [150, 120]
     assert [s["skipped"] for s in summaries] == [1, 0]
     assert any('"metered batch"' in line for line in output)
@@ -69,6 +69,9 @@ def test_the_function_runs_with_the_template_environment(stack: MeteringStack) -
     expected = function_environment(
         parameters={"InferenceProfileMap": json.dumps(PROFILE_MAP), "MetricsNamespace": "Drill/Bedrock"}
     )
+    # The rendering stands a resource's logical id in for its Ref; the deployed bucket has its name.
+    assert expected["PRICE_DOCUMENT_BUCKET"] == "PriceDataBucket"
+    expected["PRICE_DOCUMENT_BUCKET"] = stack.stack.physical_id("PriceDataBucket")
     assert config["Environment"]["Variables"] == expected
     assert expected["METRICS_NAMESPACE"] == "Drill/Bedrock"
     assert config["Handler"] == "app.lambda_handler"

@@ -27,6 +27,10 @@ from sandbox.template import load_template
 PREFIXES = ("Remediation", "Route")
 # Fast waits for tests; every other parameter keeps its template default.
 FAST = {"VerifySettleSeconds": 1, "FailbackCooldownSeconds": 1, "ApprovalTimeoutSeconds": 30}
+# Waits shorter than the template allows (CloudFormation refuses ApprovalTimeoutSeconds < 60, and
+# so does the sandbox): deployed at the minimum, then the function that reads the value is given
+# the test's value, as an operator could set it on the function by hand.
+SHORTENED = {"ApprovalTimeoutSeconds": ("RemediationValidateFunction", "APPROVAL_TIMEOUT_SECONDS")}
 
 
 def remediation_template() -> dict[str, Any]:
@@ -118,17 +122,16 @@ class Stack:
         """`Remediation Finished` events put on the default bus (detail only)."""
         return [e["detail"] for e in self._drain(self.events_queue)]
 
-    def put_model_metrics(self, model: str, **values: float) -> None:
-        """What the meter publishes for `model` (namespace and dimension from the contract),
-        e.g. Requests=40, Errors=12, InputTokens=1e6."""
-        from bedrock_watch.contract import DIMENSION_MODEL, METERING_METRICS
-        from bedrock_watch.routes import base_model_id
+    def put_bedrock_metrics(self, model: str, **values: float) -> None:
+        """What AWS/Bedrock publishes for `model` as called (the meter publishes nothing per model
+        at the default MetricDetail), e.g. Invocations=28, InvocationServerErrors=12."""
+        from bedrock_watch.contract import AWS_BEDROCK_NAMESPACE, DIMENSION_MODEL
 
-        dims = [{"Name": DIMENSION_MODEL, "Value": base_model_id(model)}]
+        dims = [{"Name": DIMENSION_MODEL, "Value": model}]
         self.client("cloudwatch").put_metric_data(
-            Namespace=self.params["MetricsNamespace"],
+            Namespace=AWS_BEDROCK_NAMESPACE,
             MetricData=[
-                {"MetricName": name, "Dimensions": dims, "Value": value, "Unit": METERING_METRICS[name]}
+                {"MetricName": name, "Dimensions": dims, "Value": value, "Unit": "Count"}
                 for name, value in values.items()
             ],
         )
@@ -174,8 +177,26 @@ class Stack:
 def deploy(name: str = "bedrock-watch", **param_overrides: Any) -> Stack:
     """Deploy the remediation resources of template.yaml into moto; the deployed stack, with a
     queue subscribed to the remediation topic and one catching `Remediation Finished` events."""
-    sandbox = SandboxStack(remediation_template(), stack_name=name, parameters={**FAST, **param_overrides})
+    template = remediation_template()
+    wanted = {**FAST, **param_overrides}
+    shortened = {
+        key: value
+        for key, value in wanted.items()
+        if key in SHORTENED and value < template["Parameters"][key].get("MinValue", value)
+    }
+    parameters = {
+        k: template["Parameters"][k]["MinValue"] if k in shortened else v for k, v in wanted.items()
+    }
+    sandbox = SandboxStack(template, stack_name=name, parameters=parameters)
     stack = Stack(sandbox.create())
+    lam = stack.client("lambda")
+    for key, value in shortened.items():
+        logical, variable = SHORTENED[key]
+        function = sandbox.function_name(logical)
+        env = lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+        lam.update_function_configuration(
+            FunctionName=function, Environment={"Variables": {**env, variable: str(value)}}
+        )
     sqs, events = stack.client("sqs"), stack.client("events")
     # moto matches a scheduled rule (it has no pattern) against every event put on the bus, so
     # each `Remediation Finished` event would fire the month-start restore. In AWS it fires on

@@ -101,10 +101,10 @@ def test_all_fallbacks_unhealthy_fails_leaves_the_route_and_notifies(
 
 
 def test_failed_verification_rolls_back_to_the_previous_model(stack: Stack) -> None:
-    # Given the first fallback is answering probes but failing real traffic (our meter says so)
+    # Given the first fallback is answering probes but failing real traffic (AWS/Bedrock says so)
     before = stack.route()
     target = before["fallbacks"][0]
-    stack.put_model_metrics(target, Requests=40, Errors=12)
+    stack.put_bedrock_metrics(target, Invocations=28, InvocationServerErrors=12)
 
     desc = stack.wait(stack.start(console("failover")))
 
@@ -122,7 +122,7 @@ def test_failed_verification_rolls_back_to_the_previous_model(stack: Stack) -> N
 def test_downgrade_then_restore(stack: Stack) -> None:
     # Given the primary served 1M input and 100K output tokens in the last hour
     before = stack.route()
-    stack.put_model_metrics(before["primary"], InputTokens=1_000_000, OutputTokens=100_000)
+    stack.put_bedrock_metrics(before["primary"], InputTokenCount=1_000_000, OutputTokenCount=100_000)
 
     down = stack.wait(stack.start(console("downgrade")))
     assert down["status"] == "SUCCEEDED", failure_message(down)

@@ -255,7 +255,8 @@ def test_a_log_group_named_after_its_function_fails_the_deploy_as_on_aws(aws: No
     stack = Stack(load_yaml(_RACING_LOG_GROUP), stack_name="fx").create()
 
     failed = {u.logical_id: u.reason for u in stack.unsupported}
-    assert failed["FnLogGroup"] == "StackError: FnLogGroup: log group /aws/lambda/fx-Fn already exists"
+    assert failed["FnLogGroup"] == "CREATE_FAILED: log group /aws/lambda/fx-Fn already exists"
+    assert stack.rollback_reason() == "FnLogGroup: log group /aws/lambda/fx-Fn already exists"
 
 
 def test_a_function_writes_to_the_log_group_its_logging_config_names(aws: None) -> None:

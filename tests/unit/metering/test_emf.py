@@ -289,8 +289,28 @@ def test_documents_past_100_metrics_are_split_not_truncated(monkeypatch: pytest.
     writer = emf.EmfWriter(NS)
     monkeypatch.setattr(writer, "_group_of", dict.fromkeys(names, 0))
     # When it is written
-    documents = list(writer.series_documents((NOW, "m", "a"), series, NOW))
+    documents = list(writer.series_documents((NOW, "m", "a", None, None), series, NOW))
     # Then two documents carry 100 and 50 metrics, each metric exactly once
     assert [len(d["_aws"]["CloudWatchMetrics"][0]["Metrics"]) for d in documents] == [100, 50]
     store = read_emf([EmfWriter.render(documents)])
     assert all(store.get(NS, n).sum == 2 for n in names)
+
+
+def test_route_and_identity_are_fields_of_every_document_and_bounded_per_container(
+    make_meter: Callable[..., Meter],
+) -> None:
+    # Given calls through two routes, one without, and a caller minting a session name per call
+    sessions = [record(route="chat", identity=f"arn:aws:sts::1:assumed-role/app/s-{i}") for i in range(600)]
+    others = [record(route="summarise", identity="arn:aws:iam::1:user/dev"), record(identity=None)]
+    meter = make_meter()
+    documents = list(emf_documents(meter.meter_records([*sessions, *others], now_ms=NOW).emf))
+    # Then each document names its route and caller as fields (no dimension, so no metric)
+    identities = {d.get("Identity") for d in documents if "Requests" in d}
+    assert {d.get("Route") for d in documents if "Requests" in d} == {"chat", "summarise", None}
+    # and past 500 distinct callers in a container further ones are metered as `other`
+    assert "other" in identities
+    assert len(identities - {"other", None}) == 500
+    assert sum(d["Requests"] for d in documents if "Requests" in d) == 602
+    for d in documents:
+        for directive in d["_aws"]["CloudWatchMetrics"]:
+            assert not any({"Route", "Identity"} & set(s) for s in directive["Dimensions"])

@@ -137,14 +137,37 @@ class FakeCloudWatch:
         }
 
 
+def test_health_at_lean_reads_aws_bedrock_alone() -> None:
+    # Given no per-model metric of ours (MetricDetail=lean) and AWS/Bedrock seeing server errors
+    cw = FakeCloudWatch({"aws_invocations": 40, "aws_server": 12})
+    health = model_health(cw, namespace=None, model="us.amazon.nova-pro-v1:0", start=NOW, end=NOW)
+    # Then only AWS/Bedrock is asked (GetMetricData is billed per metric) and it judges alone
+    assert {q["MetricStat"]["Metric"]["Namespace"] for q in cw.queries} == {"AWS/Bedrock"}
+    assert health.failure_rate == pytest.approx(12 / 40)
+
+
 def test_health_takes_the_worse_of_our_meter_and_aws_bedrock() -> None:
     # our meter saw few errors; AWS/Bedrock saw throttles that were never logged
-    cw = FakeCloudWatch({"bw_requests": 100, "bw_errors": 1, "aws_ok": 60, "aws_throttles": 40})
+    cw = FakeCloudWatch({"bw_requests": 100, "bw_errors": 1, "aws_invocations": 60, "aws_throttles": 40})
     health = model_health(cw, namespace="BedrockWatch", model="us.amazon.nova-pro-v1:0", start=NOW, end=NOW)
     assert health.failure_rate == pytest.approx(0.4)
     dims = {q["Id"]: q["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for q in cw.queries}
     assert dims["bw_requests"] == "amazon.nova-pro-v1:0"  # the meter's normalised id
-    assert dims["aws_ok"] == "us.amazon.nova-pro-v1:0"  # AWS/Bedrock's id as called
+    assert dims["aws_invocations"] == "us.amazon.nova-pro-v1:0"  # AWS/Bedrock's id as called
+
+
+def test_aws_bedrock_invocations_already_hold_the_failed_requests() -> None:
+    # Given 100 accepted requests of which 10 failed on the server side, and 25 throttled ones
+    # (AWS/Bedrock: Invocations counts accepted requests, failed ones included, never throttles)
+    cw = FakeCloudWatch({"bw_requests": 0, "aws_invocations": 100, "aws_server": 10, "aws_throttles": 25})
+    # When the health of the model is read
+    health = model_health(cw, namespace="BedrockWatch", model="us.amazon.nova-pro-v1:0", start=NOW, end=NOW)
+    # Then the attempts are 125 (not 135: the errors are not counted twice), 35 of them failed
+    assert (health.requests, health.failures) == (125, 35)
+    # and client errors (the caller's fault) are not read at all: they say nothing of the model
+    read = {q["MetricStat"]["Metric"]["MetricName"] for q in cw.queries}
+    assert read >= {"Invocations", "InvocationThrottles"}
+    assert "InvocationClientErrors" not in read
 
 
 def test_summary_of_a_rollback_reports_before_after_and_the_reason() -> None:
