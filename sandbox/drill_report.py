@@ -129,9 +129,9 @@ def write_outputs(result: DrillResult, sb: Sandbox, out: TextIO, vendor_paths: S
             f"route {name}: active {doc.get('active')} (version {doc.get('version')}, {doc.get('reason')})\n"
         )
     alarms = sum(1 for e in result.timeline if e.kind == "alarm" and e.data.get("state") == "ALARM")
-    causes = result.scenario.incidents
+    causes = result.scenario.root_causes()
     out.write(
-        f"\n{len(causes)} root causes injected ({', '.join(c.kind for c in causes) or 'none'}), "
+        f"\n{len(causes)} root causes injected ({', '.join(causes) or 'none'}), "
         f"{len(result.incidents)} incidents, {counts.get('page', 0)} pages, "
         f"{counts.get('update', 0)} updates; "
         f"{alarms} alarm transitions to ALARM, {counts.get('ack', 0)} acknowledgements, "

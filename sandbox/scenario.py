@@ -132,6 +132,15 @@ class Scenario:
     parameters: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
+    def root_causes(self) -> list[str]:
+        """What the scenario breaks on purpose, one entry per root cause: each incident, and each
+        runtime application whose calls never reach the invocation log (the meter cannot see
+        them; unmetered-requests can). A mantle client is not a cause: no alarm watches it."""
+        unlogged = [
+            f"unlogged: {a.name}" for a in self.applications if a.endpoint == "runtime" and not a.logged
+        ]
+        return [i.kind for i in self.incidents] + unlogged
+
     def real_seconds(self, simulated: float) -> int:
         """Whole real seconds a state machine sleeps for `simulated` seconds (at least 1 unless 0)."""
         if simulated <= 0:

@@ -87,14 +87,16 @@ def test_the_throttling_storm_pages_is_acknowledged_at_tier_two_and_fails_over(
 
 def test_one_incident_per_injected_root_cause_and_the_pages_it_takes(drill: tuple[DrillResult, str]) -> None:
     result, printed = drill
-    # Given three root causes (a throttling storm, a slow model, a spend surge)
-    # Then there are three incidents, one per cause, each holding the alarms that cause tripped
-    assert len(result.incidents) == len(SCENARIO.incidents) == 3
+    # Given four root causes (a throttling storm, a slow model, a spend surge, an application whose
+    # calls are not logged)
+    # Then there are four incidents, one per cause, each holding the alarms that cause tripped
+    assert len(result.incidents) == len(SCENARIO.root_causes()) == 4
     storm = incident_of(result, f"bedrock-watch.model-throttle-rate-critical-{STORM.model}")
     slow = next(i for i in SCENARIO.incidents if i.kind == "latency")
     latency = incident_of(result, f"bedrock-watch.model-latency-p95-warning-{slow.model}")
     spend = incident_of(result, "bedrock-watch.budget-critical")
-    assert len({storm["incidentId"], latency["incidentId"], spend["incidentId"]}) == 3
+    unlogged = incident_of(result, "bedrock-watch.unmetered-requests")
+    assert len({storm["incidentId"], latency["incidentId"], spend["incidentId"], unlogged["incidentId"]}) == 4
     # the storm's all-traffic and per-model alarms are one incident, the budget lines another
     assert {"bedrock-watch.error-rate-critical", "bedrock-watch.throttle-rate-critical"} <= set(
         storm["alarms"]
@@ -111,14 +113,15 @@ def test_one_incident_per_injected_root_cause_and_the_pages_it_takes(drill: tupl
     assert paged(storm) == ["devops", "senior-engineers"], "\n".join(e.line() for e in pages)
     assert paged(latency) == ["devops"]
     assert paged(spend)[:2] == ["devops", "devops"]
-    assert len(pages) <= 6
+    assert paged(unlogged) == ["devops"]
+    assert len(pages) <= 7
     assert len(result.of("update")) >= 4
     # a new deployment pages nobody for its own start-up
     assert not [e for e in result.of("alarm") if "budget-metrics-stale" in e.title]
     # and the summary says so
     assert (
-        f"3 root causes injected (throttling, latency, spend_surge), 3 incidents, {len(pages)} pages"
-        in printed
+        "4 root causes injected (throttling, latency, spend_surge, unlogged: notes-sync), "
+        f"4 incidents, {len(pages)} pages" in printed
     )
 
 
@@ -237,6 +240,7 @@ def test_the_storm_drill_is_acknowledged_from_the_console_and_fails_over_and_bac
     assert acked.minute >= page.minute
     assert [e.data["tier"] for e in result.of("page")] == ["devops"]
     assert "1 root causes injected (throttling), 1 incidents, 1 pages" in out.getvalue()
+    assert len(storm.root_causes()) == 1
     # and the route went to its fallback and back to its primary
     chat = storm.routes["chat"]
     assert [(e.data["action"], e.data["model"]) for e in result.of("route")] == [

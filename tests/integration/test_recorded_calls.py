@@ -55,9 +55,9 @@ def test_a_handlers_calls_are_recorded_with_the_role_it_runs_as(stack: Stack) ->
         FunctionName=stack.physical_id("EscalationEventsFunction"), Payload=json.dumps(event)
     )
 
-    # Then its look-up of the open incident is recorded as a call by its role
+    # Then its record of the OK (on the alarm's pointer item) is recorded as a call by its role
     made = [c for c in log.calls[before:] if c.role_arn == _role(stack, "EscalationEventsFunction")]
-    assert ("dynamodb", "GetItem") in {(c.service, c.operation) for c in made}
+    assert ("dynamodb", "UpdateItem") in {(c.service, c.operation) for c in made}
     assert {c.via for c in made} == {"lambda"}
 
 
@@ -188,7 +188,7 @@ def test_publishing_to_a_topic_under_the_stacks_key_needs_the_key(stack: Stack) 
 
     # When a role that holds neither publishes, Then the check names the topic and the key
     problems = check(
-        [_call(_role(stack, "EscalationOpenFunction"), "sns", "Publish", TopicArn=topic)], [stack]
+        [_call(_role(stack, "EscalationStateMachineAlarmFired"), "sns", "Publish", TopicArn=topic)], [stack]
     )
     assert any("sns:Publish" in p for p in problems)
     assert any(f"kms:GenerateDataKey on {key}" in p for p in problems)
