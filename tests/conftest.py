@@ -37,15 +37,17 @@ def _reset_powertools() -> Iterator[None]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto with executing Step Functions, in-process Lambdas and EventBridge target delivery."""
+    """moto with executing Step Functions, in-process Lambdas, EventBridge target delivery and
+    AWS's answer to the token of an ended execution."""
     from moto import mock_aws
 
-    from sandbox.shims import eventbridge_targets, in_process_lambdas
+    from sandbox.shims import closed_task_tokens, eventbridge_targets, in_process_lambdas
 
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         in_process_lambdas(),
         eventbridge_targets(),
+        closed_task_tokens(),
     ):
         yield
 
