@@ -97,7 +97,7 @@ def running(
     """Start moto (executing Step Functions), the shims and the metric store; create the stack."""
     from moto import mock_aws
 
-    from sandbox.shims import dynamodb_isolation, eventbridge_targets, in_process_lambdas
+    from sandbox.shims import closed_task_tokens, dynamodb_isolation, eventbridge_targets, in_process_lambdas
 
     if start is None:
         start = datetime.now(UTC).replace(second=0, microsecond=0) - DEFAULT_LEAD
@@ -107,6 +107,7 @@ def running(
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         in_process_lambdas() as invocations,
         eventbridge_targets(),
+        closed_task_tokens(),
         dynamodb_isolation(),
         store.attach(),
     ):

@@ -14,15 +14,19 @@
 2. `eventbridge_targets()`: moto's EventBridge raises NotImplementedError for Step Functions,
    SNS and Lambda targets. We deliver to those three ourselves (input, InputPath and
    InputTransformer handled by moto's own parser) and leave every other target to moto.
+3. `closed_task_tokens()`: answering a task token whose execution has ended, moto raises
+   InvalidToken; Step Functions raises TaskTimedOut ("the task associated with the token has
+   already been closed"), and the code tells the two apart (a closed wait is no error, a bad
+   token is). Tokens moto issued to an ended execution get AWS's answer.
 
-3. `dynamodb_isolation()`: DynamoDB applies each write to an item atomically and runs a
+4. `dynamodb_isolation()`: DynamoDB applies each write to an item atomically and runs a
    transaction in isolation (conflicting requests fail, they never interleave). moto's in-process
    backend checks conditions and writes in plain Python, so two threads can both pass a condition
    before either writes. We serialise moto's DynamoDB writes with one lock, which is what
    DynamoDB's own guarantee looks like from the caller: a race test then sees the outcome AWS
    would give, not an interleaving AWS never produces.
 
-None of these changes what the code under test does; they only replace what moto lacks. While
+None changes what the code under test does; they only replace what moto lacks or gets wrong. While
 `sandbox.calls.recording()` is active, the Lambda shim also says which role each handler runs
 as, so the calls it makes can be checked against the template's IAM (tests/conftest.py).
 """
@@ -326,6 +330,7 @@ def eventbridge_targets() -> Iterator[None]:
         yield
 
 
+<<<<<<< HEAD
 _DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 
 
@@ -347,5 +352,45 @@ def dynamodb_isolation() -> Iterator[None]:
         for name in _DYNAMODB_WRITES:
             stack.enter_context(
                 mock.patch.object(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
+=======
+@contextlib.contextmanager
+def closed_task_tokens() -> Iterator[None]:
+    """SendTaskSuccess/Failure/Heartbeat with the token of an ended execution: TaskTimedOut, as AWS."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.api import InvalidToken
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+
+    def issued(backend: Any, token: str) -> bool:
+        return any(
+            execution.exec_worker is not None
+            and execution.exec_worker.env is not None
+            and execution.exec_worker.env.callback_pool_manager.get(token) is not None
+            for execution in backend._get_executions()
+        )
+
+    def wrap(original: Any) -> Any:
+        def call(backend: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(backend, task_token, *args, **kwargs)
+            except InvalidToken:
+                if issued(backend, task_token):
+                    raise TaskTimedOut(
+                        "Task Timed Out: the task associated with the token has already been closed"
+                    ) from None
+                raise
+
+        return call
+
+    names = ("send_task_success", "send_task_failure", "send_task_heartbeat")
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            stack.enter_context(
+                mock.patch.object(
+                    StepFunctionsParserBackend, name, wrap(getattr(StepFunctionsParserBackend, name))
+                )
+>>>>>>> main
             )
         yield

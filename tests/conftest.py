@@ -38,15 +38,16 @@ def _reset_powertools() -> Iterator[None]:
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto with executing Step Functions, in-process Lambdas, EventBridge target delivery and
-    DynamoDB's write isolation."""
+    AWS's answer to the token of an ended execution, and DynamoDB's write isolation."""
     from moto import mock_aws
 
-    from sandbox.shims import dynamodb_isolation, eventbridge_targets, in_process_lambdas
+    from sandbox.shims import closed_task_tokens, dynamodb_isolation, eventbridge_targets, in_process_lambdas
 
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         in_process_lambdas(),
         eventbridge_targets(),
+        closed_task_tokens(),
         dynamodb_isolation(),
     ):
         yield
