@@ -330,7 +330,6 @@ def eventbridge_targets() -> Iterator[None]:
         yield
 
 
-<<<<<<< HEAD
 _DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 
 
@@ -352,7 +351,10 @@ def dynamodb_isolation() -> Iterator[None]:
         for name in _DYNAMODB_WRITES:
             stack.enter_context(
                 mock.patch.object(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
-=======
+            )
+        yield
+
+
 @contextlib.contextmanager
 def closed_task_tokens() -> Iterator[None]:
     """SendTaskSuccess/Failure/Heartbeat with the token of an ended execution: TaskTimedOut, as AWS."""
@@ -391,6 +393,5 @@ def closed_task_tokens() -> Iterator[None]:
                 mock.patch.object(
                     StepFunctionsParserBackend, name, wrap(getattr(StepFunctionsParserBackend, name))
                 )
->>>>>>> main
             )
         yield
