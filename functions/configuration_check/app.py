@@ -8,7 +8,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_watch.custom_resource import respond
-from bedrock_watch.deploycheck import CHECKED_PARAMETERS, ConfigurationRefused, check_configuration
+from bedrock_watch.deploycheck import (
+    CHECKED_PARAMETERS,
+    ConfigurationRefused,
+    check_configuration,
+    check_update,
+)
 
 logger = Logger()
 
@@ -21,6 +26,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
         if event["RequestType"] == "Delete":
             return  # a stack with a bad configuration must still be deletable
         problems = check_configuration(event["ResourceProperties"])
+        if event["RequestType"] == "Update":
+            problems += check_update(event.get("OldResourceProperties") or {}, event["ResourceProperties"])
         if problems:
             logger.error("configuration refused", problems=problems)
             raise ConfigurationRefused(problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_watch.custom_resource import respond
+from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.routes import RouteStore, sync_routes
 
 logger = Logger()
@@ -20,6 +22,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     with respond(event, context) as reply:
         props = event["ResourceProperties"]
         store = RouteStore(props["Prefix"], props["StateTable"])
+        # The probe may invoke an application inference profile only with the model it wraps
+        # (a Delete resolves nothing, so a broken map can never block removing the stack).
+        resolve = None
+        if event["RequestType"] != "Delete":
+            resolve = ProfileResolver(json.loads(props.get("InferenceProfileMap") or "{}")).resolve
         reply.data = sync_routes(
             store,
             request_type=event["RequestType"],
@@ -29,6 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
             region=props["Region"],
             account=props["Account"],
             at=datetime.now(UTC).isoformat(timespec="seconds"),
+            resolve=resolve,
         )
         reply.physical_id = props["Prefix"]
         arns = reply.data.get("InvokeArns", "")

@@ -174,6 +174,28 @@ def _downgrade_routes(parameter: str, names: list[str], routes: Mapping[str, Rou
     return problems
 
 
+def check_update(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Problems of moving a deployed stack from the `old` configuration to `new`.
+
+    A per-model alarm's logical id is made from its whole `MonitoredModels` entry while its name
+    holds only the model id, so an entry whose route or quota changes is a new resource with the
+    old one's alarm names: CloudFormation creates it before deleting the old one, and the names
+    clash (or, if the create wins, the old one's clean-up deletes the alarms it just made).
+    """
+    before = {e.split("=", 1)[0].strip(): e.strip() for e in _entries(old.get("MonitoredModels", "")) if e}
+    problems = []
+    for i, entry in enumerate(_entries(new.get("MonitoredModels", ""))):
+        model_id = entry.split("=", 1)[0].strip()
+        was = before.get(model_id)
+        if was is not None and was != entry:
+            problems.append(
+                f"MonitoredModels[{i}]: {entry!r} changes the route or quota of {model_id!r} (was {was!r}); "
+                "CloudFormation would replace its alarms under the same names. Deploy once without the "
+                "entry, then again with the new one"
+            )
+    return problems
+
+
 def check_configuration(values: Mapping[str, Any]) -> list[str]:
     """Every problem of the configuration parameters in `values` (missing ones are taken as
     their neutral value), one line each, naming the parameter and the field."""

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 from bedrock_watch.limits import CUSTOM_RESOURCE_RESPONSE_BYTES, ROUTES_REPLY_DATA_BYTES
-from bedrock_watch.records import ModelKind, parse_model_id
+from bedrock_watch.records import ModelKind, ModelRef, parse_model_id
 
 ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Base ids, system profile ids (us./global. + base id) and Bedrock ARNs.
@@ -161,7 +161,14 @@ def base_model_id(model: str) -> str:
     return parse_model_id(model).base_id
 
 
-def invoke_arns(specs: Mapping[str, RouteSpec], *, partition: str, region: str, account: str) -> list[str]:
+def invoke_arns(
+    specs: Mapping[str, RouteSpec],
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    resolve: Callable[[ModelRef], ModelRef] | None = None,
+) -> list[str]:
     """The IAM resources the probe may invoke: the models of the providers the routes use.
 
     Two wildcards per provider (its foundation models in every region, since a cross-region
@@ -170,9 +177,13 @@ def invoke_arns(specs: Mapping[str, RouteSpec], *, partition: str, region: str, 
     the route seeder's reply grow with the routes past the 4,096 bytes CloudFormation accepts
     (docs/limits.md); the provider bounds what a misused probe could call to the vendors the
     stack already routes to.
+
+    An application inference profile is invoked on the profile AND on the foundation model it
+    wraps, so `resolve` (InferenceProfileMap, then GetInferenceProfile) must name that model;
+    a profile it cannot resolve is refused, naming the route, since its probe could never pass.
     """
     arns: dict[str, None] = {}
-    for spec in specs.values():
+    for name, spec in specs.items():
         for model in spec.candidates:
             ref = parse_model_id(model)
             arn_region, arn_account = region, account
@@ -181,6 +192,16 @@ def invoke_arns(specs: Mapping[str, RouteSpec], *, partition: str, region: str, 
             if ref.kind is ModelKind.APPLICATION_PROFILE:
                 arns[
                     f"arn:{partition}:bedrock:{arn_region}:{arn_account}:application-inference-profile/*"
+                ] = None
+                wrapped = resolve(ref) if resolve is not None else ref
+                if wrapped.kind is ModelKind.APPLICATION_PROFILE:
+                    raise InvalidRoute(
+                        f"Routes: {name}: cannot tell which model {model} wraps (bedrock:GetInferenceProfile "
+                        "failed); name it in InferenceProfileMap so the probe may invoke it"
+                    )
+                provider, dot, _ = wrapped.base_id.partition(".")
+                arns[
+                    f"arn:{partition}:bedrock:*::foundation-model/{f'{provider}.*' if dot else provider}"
                 ] = None
                 continue
             if ref.kind not in (ModelKind.FOUNDATION, ModelKind.SYSTEM_PROFILE):
@@ -197,14 +218,20 @@ def invoke_arns(specs: Mapping[str, RouteSpec], *, partition: str, region: str, 
 
 
 def seeder_reply(
-    specs: Mapping[str, RouteSpec], *, partition: str, region: str, account: str
+    specs: Mapping[str, RouteSpec],
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    resolve: Callable[[ModelRef], ModelRef] | None = None,
 ) -> dict[str, str]:
     """The `Custom::Routes` attributes (`InvokeArns`: the probe's IAM resources, comma-separated).
 
     InvalidRoute when they would not fit CloudFormation's custom-resource reply: the deployment
     fails naming the cause instead of CloudFormation's "response object is too long".
     """
-    data = {"InvokeArns": ",".join(invoke_arns(specs, partition=partition, region=region, account=account))}
+    arns = invoke_arns(specs, partition=partition, region=region, account=account, resolve=resolve)
+    data = {"InvokeArns": ",".join(arns)}
     size = len(json.dumps(data))
     if size > ROUTES_REPLY_DATA_BYTES:
         raise InvalidRoute(
@@ -391,14 +418,16 @@ def sync_routes(
     region: str,
     account: str,
     at: str,
+    resolve: Callable[[ModelRef], ModelRef] | None = None,
 ) -> dict[str, str]:
     """What the `Custom::Routes` resource does for a CloudFormation request; its attributes
-    (`seeder_reply`)."""
+    (`seeder_reply`; `resolve` names the model an application inference profile wraps)."""
     specs = parse_declarations(declarations)
     if request_type == "Delete":
         store.delete(list(specs))
         return {}
-    reply = seeder_reply(specs, partition=partition, region=region, account=account)  # refuse before writing
+    # refuse before writing
+    reply = seeder_reply(specs, partition=partition, region=region, account=account, resolve=resolve)
     store.seed(specs, at=at)
     if request_type == "Update" and old_declarations:
         try:

@@ -71,3 +71,25 @@ def test_the_worst_refusal_still_fits_the_custom_resource_reply(answer: Any) -> 
     assert reply["Status"] == "FAILED"
     assert reply["Reason"].startswith("ConfigurationRefused: MonitoredModels: 60 entries, at most")
     assert reply["Reason"].endswith("more (run `bedrock-watch check`)")
+
+
+def test_an_update_that_changes_a_monitored_models_route_or_quota_is_refused(answer: Any) -> None:
+    # Given a deployed stack monitoring a model with a quota of 2,000,000 tokens per minute
+    create = load_event("deploy/configuration-check-create")
+    old = create["ResourceProperties"]
+    [entry] = old["MonitoredModels"]
+    model_id, route, _ = entry.split("=")
+    # When an update raises that model's quota (same model, so the same alarm names)
+    new = {**old, "MonitoredModels": [f"{model_id}={route}=4000000"]}
+    event = {**create, "RequestType": "Update", "PhysicalResourceId": "ConfigurationCheck"}
+    event |= {"ResourceProperties": new, "OldResourceProperties": old}
+    reply = answer(event)
+    # Then it is refused before any alarm is touched, naming the entry and the way through
+    assert reply["Status"] == "FAILED"
+    assert f"MonitoredModels[0]: '{model_id}={route}=4000000' changes the route or quota" in reply["Reason"]
+    assert "Deploy once without the entry" in reply["Reason"]
+    # while adding a model, or keeping the entry as it was, is an ordinary update
+    second = "global.anthropic.claude-sonnet-4-5-20250929-v1:0=chat=1000000"
+    grown = {**old, "MonitoredModels": [entry, second]}
+    assert answer({**event, "ResourceProperties": grown})["Status"] == "SUCCESS"
+    assert answer({**event, "ResourceProperties": old})["Status"] == "SUCCESS"

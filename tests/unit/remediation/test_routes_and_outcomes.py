@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bedrock_watch.custom_resource import respond
+from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.remediation import (
     Price,
     estimate_savings_per_hour,
@@ -70,13 +71,39 @@ def test_the_probe_may_invoke_the_models_of_the_routes_providers_only() -> None:
         ),
         "summarise": RouteSpec(primary="amazon.nova-lite-v1:0"),
     }
-    arns = invoke_arns(specs, partition="aws", region="us-east-1", account="111122223333")
+    # the application profile wraps a Meta model (InferenceProfileMap or GetInferenceProfile)
+    profiles = ProfileResolver({str(specs["chat"].cheaper): "us.meta.llama3-3-70b-instruct-v1:0"})
+    arns = invoke_arns(
+        specs, partition="aws", region="us-east-1", account="111122223333", resolve=profiles.resolve
+    )
     assert arns == [
         "arn:aws:bedrock:*::foundation-model/anthropic.*",
         "arn:aws:bedrock:us-east-1:111122223333:inference-profile/*.anthropic.*",
         "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/*",
+        # invoking a profile is authorised on the model it wraps too, in whichever region serves it
+        "arn:aws:bedrock:*::foundation-model/meta.*",
         "arn:aws:bedrock:*::foundation-model/amazon.*",
     ]
+
+
+def test_an_application_profile_whose_model_cannot_be_named_is_refused_naming_the_route() -> None:
+    # Given a route over an application profile GetInferenceProfile cannot resolve (no map entry)
+    profile = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123"
+    specs = {"chat": RouteSpec(primary="us.anthropic.claude-sonnet-4-5-20250929-v1:0", cheaper=profile)}
+    denied = ProfileResolver({}, client=_DeniedBedrock())
+
+    # When the seeder computes the probe's resources, Then the deployment fails saying what to do
+    with pytest.raises(
+        InvalidRoute, match=rf"Routes: chat: cannot tell which model {profile} wraps.*InferenceProfileMap"
+    ):
+        seeder_reply(
+            specs, partition="aws", region="us-east-1", account="111122223333", resolve=denied.resolve
+        )
+
+
+class _DeniedBedrock:
+    def get_inference_profile(self, **_: object) -> object:
+        raise PermissionError("AccessDeniedException")
 
 
 def test_a_reply_too_large_for_cloudformation_is_refused_naming_the_cause() -> None:
