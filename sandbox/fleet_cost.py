@@ -82,6 +82,7 @@ class Assumptions:
     metering_ms_per_record: float = 0.25  # at 128 MB (~1/14 of a vCPU): ~14x the bench's µs/record
     platform_log_bytes_per_invocation: int = 900  # Lambda's JSON start/report lines
     other_function_seconds: float = 0.5  # any other function run, at 128 MB
+    sweep_seconds: float = 0.05  # a digest sweep with nothing due: one DynamoDB read
     insights_refreshes_per_day: float = 48.0  # each log widget, over a 3-hour range
     insights_range_hours: float = 3.0
     incidents_per_month: float = 30.0  # alarm episodes that page (escalation executions)
@@ -210,6 +211,24 @@ class Inventory:
     functions: int
     state_machine_states: tuple[int, ...]  # states per state machine (transitions per run, at most)
     budget_guard_runs_per_day: float
+    # fixed `rate(…)` schedules of other functions (the escalation digest sweep): runs a day
+    sweep_runs_per_day: float = 0.0
+
+
+def _fixed_schedule_runs(resources: Mapping[str, Any]) -> float:
+    runs = 0.0
+    for r in resources.values():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in (r["Properties"].get("Events") or {}).values():
+            expression = (event.get("Properties") or {}).get("ScheduleExpression")
+            if (
+                event.get("Type") == "ScheduleV2"
+                and isinstance(expression, str)
+                and expression.startswith("rate(")
+            ):
+                runs += runs_per_day(expression)
+    return runs
 
 
 def inventory(overrides: Mapping[str, Any] | None = None) -> Inventory:
@@ -242,6 +261,7 @@ def inventory(overrides: Mapping[str, Any] | None = None) -> Inventory:
         sum(1 for r in resources.values() if r["Type"] == "AWS::Serverless::Function"),
         tuple(states),
         runs_per_day(str(rendered.parameters["BudgetGuardSchedule"])),
+        _fixed_schedule_runs(resources),
     )
 
 
@@ -360,6 +380,8 @@ def estimate(
         + a.remediations_per_month * a.functions_per_remediation
     )
     other_log_bytes_per_month = other_runs_per_month * (1500 + a.platform_log_bytes_per_invocation)
+    sweeps = stack.sweep_runs_per_day
+    other_log_bytes_per_month += sweeps * DAYS_PER_MONTH * a.platform_log_bytes_per_invocation
     ingested_gb = (
         (emf_bytes + invocation_log_bytes + guard_log_bytes) * DAYS_PER_MONTH + other_log_bytes_per_month
     ) / GB
@@ -380,9 +402,9 @@ def estimate(
     metering_seconds = (
         deliveries_per_day * a.metering_ms_per_invocation + fleet.requests_per_day * a.metering_ms_per_record
     ) / 1000
-    lambda_requests = (deliveries_per_day + guard_runs) * DAYS_PER_MONTH + other_runs_per_month
+    lambda_requests = (deliveries_per_day + guard_runs + sweeps) * DAYS_PER_MONTH + other_runs_per_month
     lambda_gb_s = (
-        (metering_seconds + guard_runs * a.other_function_seconds) * DAYS_PER_MONTH
+        (metering_seconds + guard_runs * a.other_function_seconds + sweeps * a.sweep_seconds) * DAYS_PER_MONTH
         + other_runs_per_month * a.other_function_seconds
     ) * gb
 
@@ -494,5 +516,6 @@ def assumptions_text(a: Assumptions) -> str:
         f"record and {a.metering_ms_per_invocation:g} ms per delivery at 128 MB, each Logs Insights "
         f"widget refreshed {a.insights_refreshes_per_day:g} times a day over {a.insights_range_hours:g} h, "
         f"{a.incidents_per_month:g} paging incidents and {a.remediations_per_month:g} remediations a "
-        "month, the account's three free dashboards available."
+        f"month, {a.sweep_seconds * 1000:g} ms per run of the escalation digest sweep, the account's "
+        "three free dashboards available."
     )

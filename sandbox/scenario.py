@@ -176,7 +176,12 @@ class Scenario:
             }
             for r in self.routes.values()
         }
+        derived: dict[str, Any] = {}
+        if "ChannelWindowSeconds" not in self.parameters:
+            # the escalation functions count a channel's messages on the wall clock
+            derived["ChannelWindowSeconds"] = self.real_seconds(300)
         return {
+            **derived,
             **self.parameters,
             "MonitoredModels": ",".join(monitored),
             "Routes": json.dumps(routes),

@@ -1,5 +1,6 @@
 """Step Functions tasks of the escalation workflow: pick the next step of the incident's plan, wait
-for it (on a task token), page a step (waiting on a task token), or send the final notice."""
+for it (on a task token), page a step (waiting on a task token), or send the final notice; and,
+on a one-minute schedule, the digest sweep (each channel's notices held in an alarm storm)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ ENGINE = build()
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action")
+    if action == "digests":
+        return ENGINE.send_digests()
     incident_id = str(event["incidentId"])
     if action == "next":
         return ENGINE.next_step(incident_id, event.get("cursor") or {})

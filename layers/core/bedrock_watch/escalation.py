@@ -53,6 +53,7 @@ from bedrock_watch.incidents import (
     event_epoch,
     incident_id_for,
 )
+from bedrock_watch.notices import NoticeBudget, digest_message
 from bedrock_watch.pages import (
     Kind,
     Message,
@@ -100,6 +101,8 @@ class EscalationSettings:
     link_ttl_seconds: int
     retention_days: int
     correlation_window_seconds: int = 1200
+    notice_limit: int = 10
+    notice_window_seconds: int = 300
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EscalationSettings:
@@ -118,7 +121,16 @@ class EscalationSettings:
             link_ttl_seconds=env_int("ACK_LINK_TTL_HOURS", 24, minimum=1, environ=e) * 3600,
             retention_days=env_int("INCIDENT_RETENTION_DAYS", 90, minimum=1, environ=e),
             correlation_window_seconds=env_int("CORRELATION_WINDOW_SECONDS", 1200, minimum=0, environ=e),
+            notice_limit=env_int("CHANNEL_MESSAGE_LIMIT", 10, minimum=0, environ=e),
+            notice_window_seconds=env_int("CHANNEL_WINDOW_SECONDS", 300, minimum=1, environ=e),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    delivered: list[str]
+    failures: list[dict[str, str]]
+    held: list[str]  # the channel's budget for the window was spent: on its digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +166,12 @@ class Escalation:
         self._sns = sns
         self._http = http or HttpClient()
         self.refusals = Refusals(settings.metrics_namespace)
+        self.notices = NoticeBudget(
+            store.table,
+            limit=settings.notice_limit,
+            window_seconds=settings.notice_window_seconds,
+            clock=store.epoch,
+        )
 
     # ---------------------------------------------------------------- AWS helpers
     def _cw(self) -> CloudWatchClient:
@@ -360,8 +378,7 @@ class Escalation:
             alarms=_alarm_states(incident),
             lead=next((name for name, _ in _alarm_states(incident) if name != arrival.name), ""),
         )
-        _, failures = self._deliver(refs, message, incident)
-        self.store.add_channel_failures(outcome.incident_id, failures)
+        self.store.add_channel_failures(outcome.incident_id, self._deliver(refs, message, incident).failures)
 
     # ---------------------------------------------------------------- paging
     def ack_link(self, incident_id: str) -> tuple[str, str]:
@@ -378,28 +395,40 @@ class Escalation:
         return f"{self.settings.ack_url.rstrip('/')}/ack?{query}", token
 
     def _deliver(
-        self, refs: list[str], message: Message, incident: dict[str, Any] | None = None
-    ) -> tuple[list[str], list[dict[str, str]]]:
-        """Send `message` on every channel; (delivered, failures). A channel that returns a
-        reference (a ServiceNow sys_id, a Slack thread) has it stored on the incident at once, so
-        even a retried task addresses the same vendor record."""
+        self,
+        refs: list[str],
+        message: Message,
+        incident: dict[str, Any] | None = None,
+        *,
+        budgeted: bool = True,
+    ) -> Delivery:
+        """Send `message` on every channel: delivered, failed (why), or held for the channel's
+        digest when its message budget for the window is spent (an alarm storm). A channel that
+        returns a reference (a ServiceNow sys_id, a Slack thread) has it stored on the incident at
+        once, so even a retried task addresses the same vendor record."""
         factory = self._channels()
         known = dict((incident or {}).get("channelRefs") or {})
-        delivered: list[str] = []
-        failures: list[dict[str, str]] = []
+        result = Delivery([], [], [])
         for ref in refs:
+            if budgeted and not self.notices.admit(ref, message):
+                self.notices.hold(ref, message)
+                logger.info(
+                    "held for the digest", channel=ref, incident=message.incident_id, kind=message.kind
+                )
+                result.held.append(ref)
+                continue
             try:
                 returned = factory.build(ref).send(message, known.get(ref))
             except ChannelError as err:
                 logger.warning("channel failed", channel=ref, incident=message.incident_id, error=str(err))
-                failures.append(
+                result.failures.append(
                     {"channel": ref, "error": f"{type(err).__name__}: {err}", "at": self.store.now()}
                 )
             except Exception as err:
                 # Not a failure mode the channel knows: still a failed delivery, never a lost page
                 # (the tier's other channels are tried, told and the failure recorded).
                 logger.exception("channel failed unexpectedly", channel=ref, incident=message.incident_id)
-                failures.append(
+                result.failures.append(
                     {
                         "channel": ref,
                         "error": f"unexpected {type(err).__name__}: {err}"[:500],
@@ -407,11 +436,11 @@ class Escalation:
                     }
                 )
             else:
-                delivered.append(ref)
+                result.delivered.append(ref)
                 if returned and returned != known.get(ref) and incident is not None:
                     self.store.set_channel_ref(message.incident_id, ref, returned)
                     known[ref] = returned
-        return delivered, failures
+        return result
 
     def _message(
         self, incident: dict[str, Any], kind: Kind, tier: str, *, note: str = "", link: bool = True
@@ -434,7 +463,8 @@ class Escalation:
         self, incident: dict[str, Any], step: dict[str, Any], kind: Kind, plan_version: int
     ) -> None:
         message = self._message(incident, kind, step["tier"])
-        delivered, failures = self._deliver(list(step["channels"]), message, incident)
+        sent = self._deliver(list(step["channels"]), message, incident)
+        delivered, failures = sent.delivered, sent.failures
         if failures and delivered:
             # Tell the people who did get the page that some of their colleagues did not.
             note = "Could not page through: " + "; ".join(f"{f['channel']} ({f['error']})" for f in failures)
@@ -447,6 +477,7 @@ class Escalation:
             kind=kind,
             delivered=delivered,
             failures=failures,
+            held=sent.held,
             plan_version=plan_version,
         )
         if after["status"] != OPEN and delivered:
@@ -459,9 +490,10 @@ class Escalation:
             tier=step["tier"],
             kind=kind,
             delivered=delivered,
+            held=sent.held,
             failed=[f["channel"] for f in failures],
         )
-        if not delivered:
+        if not delivered and not sent.held:
             raise PageNotDelivered(
                 f"tier {step['tier']} of incident {incident['incidentId']}: every channel failed ("
                 + "; ".join(f"{f['channel']}: {f['error']}" for f in failures)
@@ -605,8 +637,9 @@ class Escalation:
         if not refs:
             return
         message = self._message(incident, kind, _paged_tiers(incident), note=note, link=False)
-        _, failures = self._deliver(refs, message, incident)
-        self.store.add_channel_failures(incident["incidentId"], failures)
+        self.store.add_channel_failures(
+            incident["incidentId"], self._deliver(refs, message, incident).failures
+        )
 
     def verify_link(self, incident_id: str, token: str) -> signing.LinkClaims:
         """The claims of a valid acknowledge link for this incident; InvalidSignature otherwise."""
@@ -680,6 +713,37 @@ class Escalation:
         )
         self.store.add_timeline(incident_id, "remediation finished", summary)
         return {"alarmName": alarm_name, "incidentId": incident_id}
+
+    # ---------------------------------------------------------------- storms
+    def send_digests(self) -> dict[str, Any]:
+        """Send each channel's digest of the notices held in a window that has ended (the digest
+        sweep's one-minute schedule): one message, a line per notice, an acknowledge link per
+        incident still open. A digest is taken exactly once; a failed one is recorded on its
+        incidents and not retried (the next window's digest, or the incident's page, follows)."""
+        sent: list[str] = []
+        failed: list[str] = []
+        for key in self.notices.due():
+            held = self.notices.take(key)
+            if held is None:
+                continue
+            links: dict[str, str] = {}
+            for incident_id in dict.fromkeys(str(line["incident"]) for line in held.lines):
+                incident = self.store.get(incident_id)
+                if incident is not None and incident.get("status") == OPEN:
+                    links[incident_id] = self.ack_link(incident_id)[0]
+            message = digest_message(held, self.settings.notice_window_seconds, links)
+            result = self._deliver([held.channel], message, budgeted=False)
+            detail = f"{held.channel}: {held.count} held notice(s) in one message"
+            if result.failures:
+                detail += f", not delivered ({result.failures[0]['error']})"
+            for incident_id in dict.fromkeys(str(line["incident"]) for line in held.lines):
+                self.store.add_timeline(incident_id, "digest", detail)
+                self.store.add_channel_failures(incident_id, result.failures)
+            (failed if result.failures else sent).append(key)
+            self.notices.done(key)
+        if sent or failed:
+            logger.info("digests", sent=sent, failed=failed)
+        return {"sent": sent, "failed": failed}
 
 
 def _attributes(contributor: Any) -> dict[str, str]:

@@ -218,6 +218,10 @@ class IncidentStore:
         self._retention = retention_days * 86400
         self._clock = clock
 
+    @property
+    def table(self) -> Table:
+        return self._table
+
     def now(self) -> str:
         return datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="milliseconds")
 

@@ -1,7 +1,8 @@
 """Jira Service Management Operations / Opsgenie alerts API (same contract, different base URL).
 
-Pages create an alert whose alias is the incident id (the API de-duplicates on it); later notices
-are notes on it; acknowledge and resolve use `/{alias}/acknowledge|close?identifierType=alias`.
+Pages (and an alarm storm's digest) create an alert whose alias is the incident id (the API
+de-duplicates on it); later notices are notes on it; acknowledge and resolve use
+`/{alias}/acknowledge|close?identifierType=alias`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def request(message: Message, alerts_url: str) -> tuple[str, dict[str, Any]]:
     """(URL, body) of the alerts API call for a message."""
     base = alerts_url.rstrip("/")
     alias = urllib.parse.quote(message.incident_id, safe="")
-    if message.kind == "page":
+    if message.kind in ("page", "digest"):  # a digest is an alert of its own
         return base, {
             "message": message.title[:130],
             "alias": message.incident_id,

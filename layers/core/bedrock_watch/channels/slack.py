@@ -14,6 +14,7 @@ from bedrock_watch.channels.http import HttpClient
 from bedrock_watch.pages import Message
 
 ACK_ACTION_ID = "bedrock_watch_ack"
+SECTION_MAX = 3000  # characters of a section block's text
 
 
 def mrkdwn(text: str) -> str:
@@ -27,14 +28,37 @@ def _link(url: str, label: str) -> str:
     return f"<{mrkdwn(url).replace('|', '%7C')}|{mrkdwn(label)}>"
 
 
+def _chunks(text: str, size: int = SECTION_MAX, most: int = 5) -> list[str]:
+    """Text in section-sized pieces, split between lines (a digest's list is longer than one
+    section's 3,000 characters); at most `most` pieces, the last cut short."""
+    pieces: list[str] = []
+    current = ""
+    for whole in text.split("\n"):
+        line = whole
+        while len(line) > size:  # one line longer than a section
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:size])
+            line = line[size:]
+        if current and len(current) + 1 + len(line) > size:
+            pieces.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        pieces.append(current)
+    return pieces[:most]
+
+
 def blocks(message: Message) -> list[dict[str, Any]]:
     """Block Kit blocks for a message (every dynamic text escaped for mrkdwn)."""
     out: list[dict[str, Any]] = [
         # plain_text is never parsed for mentions or links
         {"type": "header", "text": {"type": "plain_text", "text": message.title[:150]}},
     ]
-    if message.summary:
-        out.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(message.summary)[:3000]}})
+    for chunk in _chunks(mrkdwn(message.summary)):
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": chunk}})
     fields = [
         {"type": "mrkdwn", "text": f"*{mrkdwn(label)}*\n{mrkdwn(value)}"[:2000]}
         for label, value in message.facts
