@@ -63,8 +63,11 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         return _refused(409, "Nothing to decide", str(err), request)
     except Exception:
         logger.exception("approval link failed")
+        # decide() puts a taken approval back when Step Functions did not take the answer
         return page(
-            "Something went wrong", "<p>The request could not be handled; it was logged.</p>", status=500
+            "Something went wrong",
+            "<p>The request could not be handled; it was logged. The link still works: try again.</p>",
+            status=500,
         )
     logger.info("approval decided", decision=result.decision, execution=result.execution, route=result.route)
     verb = "Approved" if result.decision == "approve" else "Rejected"

@@ -5,7 +5,8 @@ state table (keyed by execution name, expiring with the approval timeout), signs
 a reject link for that execution and publishes them to the remediation topic and, through the
 escalation channels (`notify_approvers`), to the people who would be paged. The link endpoint
 (`decide`) checks the signature, takes the token out of the table exactly once (a second click
-or a replayed link finds nothing) and answers Step Functions.
+or a replayed link finds nothing) and answers Step Functions; an answer Step Functions did not
+take (throttled, unreachable) puts the token back, so the link is used up only by a decision.
 
 Links open a confirmation page (GET) and act only on its button (POST): mail scanners and chat
 unfurlers fetch links, and must not approve a failover by doing so.
@@ -13,6 +14,7 @@ unfurlers fetch links, and must not approve a failover by doing so.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import time
@@ -204,11 +206,21 @@ def decide(
                 error="ApprovalRejected",
                 cause=f"rejected by {decided_by}: route {result.route} left unchanged",
             )
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in _GONE:
+    except Exception as err:
+        if isinstance(err, ClientError) and err.response.get("Error", {}).get("Code") in _GONE:
             raise ApprovalNotPending(NO_LONGER_NEEDED) from None
+        # Throttled, unreachable, refused: the workflow was not answered, so the link must keep
+        # working. The item goes back and the clicker is told to try again (a 500, logged).
+        _put_back(dynamodb, table_name, item)
         raise
     return result
+
+
+def _put_back(dynamodb: Any, table_name: str, item: dict[str, Any]) -> None:
+    """Restore an approval taken for an answer Step Functions did not accept; never over a newer
+    item of the same execution."""
+    with contextlib.suppress(dynamodb.exceptions.ConditionalCheckFailedException):
+        dynamodb.put_item(TableName=table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
 
 def check_link(secret: bytes, token: str, decision: str) -> LinkClaims:
