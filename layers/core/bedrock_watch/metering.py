@@ -38,7 +38,7 @@ from bedrock_watch.contract import (
 from bedrock_watch.emf import MINUTE_MS, TIER_AS_REQUESTED, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 from bedrock_watch.pricesync import PriceDocumentStore, PriceSource
-from bedrock_watch.pricing import PriceBook
+from bedrock_watch.pricing import PriceBook, usd
 from bedrock_watch.profiles import ProfileResolver
 from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_line
 
@@ -489,12 +489,10 @@ class Meter:
                 sums["InputTokens"] += input_tokens
                 sums["OutputTokens"] += output_tokens
                 sums["TotalTokens"] += input_tokens + output_tokens
-            cost = self.price_book.cost(record, model)
-            if cost:
-                sums["CostUSD"] += cost
-            return
+            return  # and cost nothing (PriceBook.cost of a failed request is 0)
+        price = self.price_book.price_for(record, model)
         cache_read = record.cache_read_tokens
-        if cache_read and self.price_book.input_includes_cache_read(model):
+        if cache_read and price is not None and price.input_includes_cache_read:
             # This model's logged input count already holds the cache reads: count them once.
             input_tokens = input_tokens - cache_read if input_tokens > cache_read else 0
         sums["InputTokens"] += input_tokens
@@ -513,7 +511,7 @@ class Meter:
             sums["TruncatedResponses"] += 1
         if record.guardrail_intervened or stop in GUARDRAIL_STOP_REASONS:
             sums["GuardrailInterventions"] += 1
-        cost = self.price_book.cost(record, model)
+        cost = None if price is None else usd(record, price)
         if cost is None:
             sums["UnpricedRequests"] += 1
             batch.summary.unpriced += 1

@@ -136,7 +136,7 @@ def _one_hour(rates: RateSet) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Price:
+class Price:
     """Everything the hot path needs for one (model, region, scope, tier): resolved once, cached."""
 
     input: float
@@ -404,7 +404,7 @@ class PriceBook:
                 prices.setdefault(key, unlabelled)
         self._families = families
         # (base id, region, geo prefix / scope, tier, batch) -> resolved price; bounded below.
-        self._resolved: dict[tuple[str, str, str, str | None, bool], _Price | None] = {}
+        self._resolved: dict[tuple[str, str, str, str | None, bool], Price | None] = {}
 
     @classmethod
     def load(
@@ -461,7 +461,7 @@ class PriceBook:
         rates = self.rates_for(model)
         return rates is not None and rates.input_includes_cache_read
 
-    def _resolve(self, model: ModelRef, region: str, tier: str | None, batch: bool) -> _Price | None:
+    def _resolve(self, model: ModelRef, region: str, tier: str | None, batch: bool) -> Price | None:
         rates = self.rates_for(model)
         if rates is None:
             return None
@@ -490,7 +490,7 @@ class PriceBook:
             factor = surcharge
         if prices.input is None or prices.output is None:
             return None
-        return _Price(
+        return Price(
             prices.input,
             prices.output,
             prices.cache_read,
@@ -510,19 +510,22 @@ class PriceBook:
         `batch` prices the record at the model's batch rate instead of its tier."""
         if record.error_code:
             return 0.0
+        price = self.price_for(record, model, batch=batch)
+        return None if price is None else usd(record, price)
+
+    def price_for(self, record: InvocationRecord, model: ModelRef, *, batch: bool = False) -> Price | None:
+        """The rates that apply to `record` served by `model`, or None when no price is known;
+        `usd(record, price)` is then its cost (the meter reads `input_includes_cache_read` off the
+        same object, so a record costs one price look-up)."""
         # Once per record on the metering hot path: one tuple and one dict lookup; the price of a
         # (model, region, scope, tier) is resolved once.
         key = (model.base_id, record.region, model.geo or model.scope, record.service_tier, batch)
         price = self._resolved.get(key)
-        if price is None:
-            if key in self._resolved:
-                return None
+        if price is None and key not in self._resolved:
             if len(self._resolved) >= 4096:
                 self._resolved.clear()  # a caller inventing ids must not grow memory without bound
             price = self._resolved[key] = self._resolve(model, record.region, record.service_tier, batch)
-            if price is None:
-                return None
-        return _usd(record, price)
+        return price
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._exact
@@ -535,7 +538,8 @@ class PriceBook:
         return self._exact
 
 
-def _usd(record: InvocationRecord, price: _Price) -> float | None:
+def usd(record: InvocationRecord, price: Price) -> float | None:
+    """USD for a successful `record` at `price` (None when a token kind it used has no rate)."""
     input_tokens = record.input_tokens
     cache_read = record.cache_read_tokens
     cache_write = record.cache_write_tokens
