@@ -346,7 +346,17 @@ class Drill:
                 "eventsUrl": f"{url}/pagerduty/enqueue",
             },
             "jsm": {"apiKeys": {t: f"drill-{t}" for t in targets}, "alertsUrl": f"{url}/jsm/v2/alerts"},
+            "servicenow": {
+                "instanceUrl": f"{url}/servicenow",
+                "username": "bedrock-watch",
+                "password": secrets.token_hex(8),
+                "assignmentGroups": {t: f"{t} on-call" for t in targets},
+                "webhookSecret": secrets.token_hex(16),
+            },
         }
+        from sandbox.recorder import FakeServiceNow
+
+        self.recorder.respond("/servicenow/api/now/table/incident", FakeServiceNow())
         stack.client("secretsmanager").put_secret_value(
             SecretId=stack.physical_id("EscalationChannelSecret"), SecretString=json.dumps(secret)
         )

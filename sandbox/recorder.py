@@ -13,6 +13,7 @@ Binds 127.0.0.1 on a free port, serves from a daemon thread, and never forwards 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import deque
@@ -52,10 +53,49 @@ class Recorded:
         return json.loads(self.body)
 
 
+class FakeServiceNow:
+    """Answers the Table API's incident calls as an instance would: GET by `correlation_id`, POST
+    creates (201, a new sys_id and number), PATCH updates; `records` is the table."""
+
+    def __init__(self, prefix: str = "/servicenow/api/now/table/incident") -> None:
+        self.prefix = prefix
+        self.records: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Recorded) -> Reply:
+        with self._lock:
+            rest = request.path[len(self.prefix) :].strip("/")
+            if request.method == "GET" and not rest:
+                query = (request.query.get("sysparm_query") or [""])[0]
+                wanted = query.split("^", 1)[0].removeprefix("correlation_id=")
+                found = [r for r in self.records.values() if r.get("correlation_id") == wanted]
+                return self._json(200, [{"sys_id": r["sys_id"], "number": r["number"]} for r in found[:1]])
+            if request.method == "POST" and not rest:
+                sys_id = f"{len(self.records) + 1:032x}"
+                record = {**request.json(), "sys_id": sys_id, "number": f"INC{10000 + len(self.records):07d}"}
+                record["work_notes"] = [record["work_notes"]] if "work_notes" in record else []
+                self.records[sys_id] = record
+                return self._json(201, {"sys_id": sys_id, "number": record["number"]})
+            if request.method == "PATCH" and rest in self.records:
+                record = self.records[rest]
+                fields = request.json()
+                notes = record["work_notes"]
+                record.update(fields)
+                record["work_notes"] = [*notes, fields["work_notes"]] if "work_notes" in fields else notes
+                return self._json(200, {"sys_id": rest})
+            return self._json(404, {"error": {"message": "No Record found"}, "status": "failure"}, key="")
+
+    @staticmethod
+    def _json(status: int, result: Any, key: str = "result") -> Reply:
+        body = json.dumps({key: result} if key else result).encode()
+        return Reply(status, body, {"Content-Type": "application/json"})
+
+
 class Recorder:
     def __init__(self, default: Reply | None = None) -> None:
         self._default = default or Reply(202, b'{"status":"success"}', {"Content-Type": "application/json"})
         self._scripts: dict[str, tuple[deque[Reply], bool]] = {}
+        self._responders: dict[str, Callable[[Recorded], Reply]] = {}
         self._requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -80,16 +120,25 @@ class Recorder:
         with self._lock:
             self._scripts[path_prefix] = (deque(replies), forever)
 
+    def respond(self, path_prefix: str, responder: Callable[[Recorded], Reply]) -> None:
+        """Answer requests under `path_prefix` (when no script does) with what `responder`
+        returns for each (a fake vendor with state, e.g. FakeServiceNow)."""
+        with self._lock:
+            self._responders[path_prefix] = responder
+
     def requests(self, path_prefix: str = "") -> list[Recorded]:
         """Requests received so far whose path starts with `path_prefix`, in arrival order."""
         with self._lock:
             return [r for r in self._requests if r.path.startswith(path_prefix)]
 
-    def _reply_for(self, path: str) -> Reply:
+    def _reply_for(self, path: str) -> Reply | Callable[[Recorded], Reply]:
         with self._lock:
             for prefix, (replies, forever) in sorted(self._scripts.items(), key=lambda kv: -len(kv[0])):
                 if path.startswith(prefix) and replies:
                     return replies[0] if forever and len(replies) == 1 else replies.popleft()
+            for prefix, responder in sorted(self._responders.items(), key=lambda kv: -len(kv[0])):
+                if path.startswith(prefix):
+                    return responder
             return self._default
 
     def _record(self, request: Recorded) -> None:
@@ -104,15 +153,12 @@ class Recorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
-                reply = recorder._reply_for(parts.path)
-                recorded = Recorded(
-                    self.command,
-                    parts.path,
-                    parse_qs(parts.query),
-                    dict(self.headers.items()),
-                    body,
-                    reply.status,
+                chosen = recorder._reply_for(parts.path)
+                request = Recorded(
+                    self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body, 0
                 )
+                reply = chosen if isinstance(chosen, Reply) else chosen(request)
+                recorded = dataclasses.replace(request, status=reply.status)
                 recorder._record(recorded)
                 if reply.before is not None:
                     reply.before(recorded)
@@ -128,7 +174,7 @@ class Recorder:
                 self.end_headers()
                 self.wfile.write(reply.body)
 
-            do_POST = do_GET = do_PUT = do_PATCH = _handle
+            do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 return

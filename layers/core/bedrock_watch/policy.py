@@ -24,7 +24,7 @@ from typing import Any
 from bedrock_watch.contract import SEVERITIES
 from bedrock_watch.errors import ConfigurationError
 
-CHANNEL_TYPES = frozenset({"sns", "slack", "pagerduty", "jsm"})
+CHANNEL_TYPES = frozenset({"sns", "slack", "pagerduty", "jsm", "servicenow"})
 _TARGET = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TIER_NAME = re.compile(r"^[A-Za-z0-9 _.-]{1,64}$")
 # Step Functions' TimeoutSeconds ceiling is a year; a week is more than any sane page wait.

@@ -46,7 +46,7 @@ def test_a_policy_typo_fails_the_deployment_with_the_field_named(aws: None) -> N
     assert reason.startswith("ConfigurationCheck: Received response status [FAILED] from custom resource.")
     assert (
         "EscalationPolicy: critical.tiers[1].channels[0]: unknown channel type 'slak' "
-        "(expected one of ['jsm', 'pagerduty', 'slack', 'sns'])"
+        "(expected one of ['jsm', 'pagerduty', 'servicenow', 'slack', 'sns'])"
     ) in reason
     # and nothing that would have acted on the configuration was created
     assert not [lid for lid in ACTING if lid in stack.resources]

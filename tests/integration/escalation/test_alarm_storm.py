@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from sandbox.recorder import Recorder
+from tests.contracts.pagerduty import assert_events_v2
 from tests.integration.escalation.stack import EscalationStack, policy, wait_for
 
 pytestmark = pytest.mark.integration
@@ -96,6 +97,8 @@ def test_an_alarm_storm_sends_each_channel_a_bounded_number_of_messages_and_one_
     assert "Acknowledge" in full
     assert "/ack?incident=" in full
     # PagerDuty: a digest is its own alert, never an update of one incident's
+    for body in pd:
+        assert_events_v2(body)
     pd_digests = [e for e in pd if e["payload"]["class"] == "digest"]
     assert pd_digests
     assert all(e["dedup_key"].startswith("digest-pagerduty:devops-") for e in pd_digests)

@@ -15,6 +15,7 @@ import pytest
 from sandbox.events import load_event
 from sandbox.intrinsics import ACCOUNT_ID, REGION
 from sandbox.recorder import Recorder
+from tests.contracts.pagerduty import assert_events_v2
 from tests.integration.escalation.stack import EscalationStack, policy, wait_for
 
 pytestmark = pytest.mark.integration
@@ -69,6 +70,8 @@ def test_alarms_of_one_model_join_one_incident_and_send_updates_not_pages(
     )
     # PagerDuty: one alert — the updates are triggers on the same dedup_key, never a new incident
     pd = [r.json() for r in recorder.requests("/pagerduty")]
+    for body in pd:
+        assert_events_v2(body)
     assert {e["dedup_key"] for e in pd} == {incident["incidentId"]}
     assert [e["payload"]["class"] for e in pd] == ["page", "update", "update"]
     assert len(_running(stack)) == 1  # one escalation for the incident

@@ -23,7 +23,7 @@ TYPO_POLICY = json.dumps(
 )
 TYPO_LINE = (
     "EscalationPolicy: critical.tiers[1].channels[0]: unknown channel type 'slak' "
-    "(expected one of ['jsm', 'pagerduty', 'slack', 'sns'])"
+    "(expected one of ['jsm', 'pagerduty', 'servicenow', 'slack', 'sns'])"
 )
 
 

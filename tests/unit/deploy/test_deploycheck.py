@@ -71,7 +71,7 @@ def test_the_policy_typo_of_the_issue_is_named_down_to_the_channel() -> None:
     problems = check_configuration({**good(), "EscalationPolicy": policy("slak")})
     assert problems == [
         "EscalationPolicy: critical.tiers[1].channels[0]: unknown channel type 'slak' "
-        "(expected one of ['jsm', 'pagerduty', 'slack', 'sns'])"
+        "(expected one of ['jsm', 'pagerduty', 'servicenow', 'slack', 'sns'])"
     ]
     [problem] = check_configuration(load_event("deploy/configuration-check-bad-policy")["ResourceProperties"])
     assert problem.startswith("EscalationPolicy: critical.tiers[0].channels[1]: unknown channel type 'slak'")

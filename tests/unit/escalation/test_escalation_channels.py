@@ -25,7 +25,9 @@ class Vendor:
         self.responses = list(responses)
         self.calls: list[tuple[str, bytes, Mapping[str, str]]] = []
 
-    def __call__(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> HttpResponse:
+    def __call__(
+        self, url: str, body: bytes | None, headers: Mapping[str, str], timeout: float, method: str = "POST"
+    ) -> HttpResponse:
         self.calls.append((url, body, headers))
         response = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
         if isinstance(response, Exception):

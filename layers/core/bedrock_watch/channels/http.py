@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bedrock_watch.channels import ChannelRejected, ChannelUnavailable
 
@@ -25,7 +25,10 @@ class HttpResponse:
     body: bytes
 
 
-Transport = Callable[[str, bytes, Mapping[str, str], float], HttpResponse]
+class Transport(Protocol):
+    def __call__(
+        self, url: str, body: bytes | None, headers: Mapping[str, str], timeout: float, method: str = "POST"
+    ) -> HttpResponse: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +41,13 @@ class RetryPolicy:
     timeout: float = 5.0
 
 
-def urllib_transport(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> HttpResponse:
-    """POST `body` to `url` (http/https only); an HTTP error status is returned, not raised."""
+def urllib_transport(
+    url: str, body: bytes | None, headers: Mapping[str, str], timeout: float, method: str = "POST"
+) -> HttpResponse:
+    """Send `body` to `url` (http/https only); an HTTP error status is returned, not raised."""
     if not url.startswith(("https://", "http://")):
         raise ChannelRejected(f"refusing to call non-HTTP URL {url.split(':', 1)[0]}:…")
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - scheme checked above
             return HttpResponse(resp.status, dict(resp.headers.items()), resp.read())
@@ -69,15 +74,25 @@ def send_json(
     transport: Transport = urllib_transport,
     retry: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
+    method: str = "POST",
 ) -> HttpResponse:
-    """POST `payload` as JSON; retries 429, 5xx and network errors, raises ChannelError when done trying."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    all_headers = {"Content-Type": "application/json", "User-Agent": "bedrock-watch", **(headers or {})}
+    """Send `payload` as JSON (POST unless told; a GET sends none); retries 429, 5xx and network
+    errors, raises ChannelError when done trying."""
+    body = None if method == "GET" else json.dumps(payload, separators=(",", ":")).encode()
+    all_headers = {
+        "Accept": "application/json",
+        "User-Agent": "bedrock-watch",
+        **({"Content-Type": "application/json"} if body is not None else {}),
+        **(headers or {}),
+    }
     last = ""
     for attempt in range(retry.attempts):
         wait: float | None = None
         try:
-            response = transport(url, body, all_headers, retry.timeout)
+            if method == "POST":
+                response = transport(url, body, all_headers, retry.timeout)
+            else:
+                response = transport(url, body, all_headers, retry.timeout, method)
         except (OSError, TimeoutError, http.client.HTTPException) as err:
             # URLError is an OSError; a malformed status line, a broken chunked body or a dropped
             # connection is an http.client.HTTPException: all are transport failures, retried.
@@ -112,6 +127,17 @@ class HttpClient:
         self, channel: str, url: str, payload: Any, headers: Mapping[str, str] | None = None
     ) -> HttpResponse:
         """POST JSON with retries (see send_json)."""
+        return self.request_json(channel, "POST", url, payload, headers)
+
+    def request_json(
+        self,
+        channel: str,
+        method: str,
+        url: str,
+        payload: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        """Any method, JSON in and out, with retries (see send_json)."""
         return send_json(
             channel,
             url,
@@ -120,4 +146,5 @@ class HttpClient:
             transport=self.transport,
             retry=self.retry,
             sleep=self.sleep,
+            method=method,
         )

@@ -1,4 +1,6 @@
-"""Slack incoming webhook with Block Kit: facts, links and an Acknowledge button.
+"""Slack with Block Kit: facts, links and an Acknowledge button; through an incoming webhook (a new
+message each time) or, with a bot token and a channel id, chat.postMessage (one thread per
+incident: the page is the parent, every later notice a reply).
 
 The button carries the signed acknowledge token as its value (Slack posts it back to the ack
 endpoint, signed with the app's signing secret) and the acknowledge link as its URL, so it also
@@ -7,13 +9,16 @@ works when the Slack app has no interactivity configured.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
+from bedrock_watch.channels import ChannelRejected
 from bedrock_watch.channels.http import HttpClient
 from bedrock_watch.pages import Message
 
 ACK_ACTION_ID = "bedrock_watch_ack"
+API_URL = "https://slack.com/api"
 SECTION_MAX = 3000  # characters of a section block's text
 
 
@@ -94,6 +99,9 @@ def blocks(message: Message) -> list[dict[str, Any]]:
 
 
 class SlackChannel:
+    """Incoming webhook: every message is a new message in the webhook's channel (a webhook
+    answers `ok`, never the message's `ts`, so nothing can be threaded under it)."""
+
     def __init__(
         self,
         webhook_url: str,
@@ -110,3 +118,58 @@ class SlackChannel:
         payload = {"text": mrkdwn(message.title), "blocks": blocks(message)}
         self._http.post_json(self.name, self._url, payload)
         return None
+
+
+# Follow-ups everyone in the channel should see, not only those who open the thread.
+BROADCAST = frozenset({"page", "final", "channel_failure", "acknowledged", "resolved"})
+
+
+class SlackApiChannel:
+    """A bot token and a channel id (chat.postMessage): the incident's first message is the
+    thread's parent; its `ts` is kept on the incident and every later notice is a reply in that
+    thread — updates quietly, pages, acknowledgements and resolutions also shown in the channel
+    (`reply_broadcast`)."""
+
+    def __init__(
+        self,
+        token: str,
+        channel: str,
+        target: str = "default",
+        *,
+        api_url: str = API_URL,
+        http: HttpClient | None = None,
+    ) -> None:
+        self.name = "slack" if target == "default" else f"slack:{target}"
+        self._token = token
+        self._channel = channel
+        self._url = api_url.rstrip("/") + "/chat.postMessage"
+        self._http = http or HttpClient()
+
+    def send(self, message: Message, ref: Mapping[str, str] | None = None) -> dict[str, str] | None:
+        payload: dict[str, Any] = {
+            "channel": self._channel,
+            "text": mrkdwn(message.title),
+            "blocks": blocks(message),
+            "unfurl_links": False,
+        }
+        thread = ref.get("ts") if ref and ref.get("channel") == self._channel else None
+        if thread:
+            payload["thread_ts"] = thread
+            payload["reply_broadcast"] = message.kind in BROADCAST
+        response = self._http.post_json(
+            self.name, self._url, payload, {"Authorization": f"Bearer {self._token}"}
+        )
+        try:
+            answer = json.loads(response.body or b"{}")
+        except ValueError:
+            raise ChannelRejected(
+                f"{self.name}: chat.postMessage answered something that is not JSON"
+            ) from None
+        if not isinstance(answer, dict) or answer.get("ok") is not True:
+            error = answer.get("error") if isinstance(answer, dict) else None
+            # Slack answers HTTP 200 with ok=false: not_in_channel, invalid_auth, channel_not_found …
+            raise ChannelRejected(f"{self.name}: chat.postMessage refused: {error or 'no ok in the answer'}")
+        if thread:
+            return {"channel": self._channel, "ts": thread}
+        ts = answer.get("ts")
+        return {"channel": str(answer.get("channel") or self._channel), "ts": str(ts)} if ts else None
