@@ -24,7 +24,9 @@
    backend checks conditions and writes in plain Python, so two threads can both pass a condition
    before either writes. We serialise moto's DynamoDB writes with one lock, which is what
    DynamoDB's own guarantee looks like from the caller: a race test then sees the outcome AWS
-   would give, not an interleaving AWS never produces.
+   would give, not an interleaving AWS never produces. Reads (GetItem, Query, Scan) take the
+   lock too: moto's scan walks a plain dict that a concurrent write can change under it
+   ("dictionary changed size during iteration", which DynamoDB never answers).
 
 None changes what the code under test does; they only replace what moto lacks or gets wrong. While
 `sandbox.calls.recording()` is active, the Lambda shim also says which role each handler runs
@@ -331,11 +333,16 @@ def eventbridge_targets() -> Iterator[None]:
 
 
 _DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+# Reads take the same lock: moto walks a plain dict of items (a write in another thread breaks a
+# scan with "dictionary changed size during iteration") and updates an item in place (a read
+# could see half of an update); DynamoDB reads never fail that way and see each item whole.
+_DYNAMODB_READS = ("get_item", "query", "scan")
 
 
 @contextlib.contextmanager
 def dynamodb_isolation() -> Iterator[None]:
-    """Serialise moto's DynamoDB writes: item writes atomic, transactions isolated, as in DynamoDB."""
+    """Serialise moto's DynamoDB writes and reads: item writes atomic, transactions isolated, reads
+    of whole items that never break on a concurrent write, as in DynamoDB."""
     from moto.dynamodb.models import DynamoDBBackend
 
     lock = threading.RLock()
@@ -348,7 +355,7 @@ def dynamodb_isolation() -> Iterator[None]:
         return write
 
     with contextlib.ExitStack() as stack:
-        for name in _DYNAMODB_WRITES:
+        for name in _DYNAMODB_WRITES + _DYNAMODB_READS:
             stack.enter_context(
                 mock.patch.object(DynamoDBBackend, name, serialised(getattr(DynamoDBBackend, name)))
             )

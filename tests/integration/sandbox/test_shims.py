@@ -1,8 +1,11 @@
-"""The emulator answers as AWS where moto does not: the token of a closed task."""
+"""The emulator answers as AWS where moto does not: the token of a closed task, a scan during
+writes."""
 
 from __future__ import annotations
 
 import json
+import sys
+import threading
 import time
 
 import boto3
@@ -66,3 +69,38 @@ def test_the_token_of_a_task_that_timed_out_gets_task_timed_out_not_invalid_toke
     # Then a token nobody issued is still InvalidToken
     with pytest.raises(sfn.exceptions.InvalidToken):
         sfn.send_task_success(taskToken="not-a-token", output="{}")
+
+
+def test_a_scan_while_another_thread_writes_never_breaks_as_dynamodb_never_does(aws: None) -> None:
+    # Given a table another thread keeps adding items to (in-process Lambdas and Step Functions
+    # tasks write from their own threads while a test reads)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName="busy",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    written = threading.Event()
+
+    def write() -> None:
+        writer = boto3.client("dynamodb", region_name=REGION)
+        for i in range(1500):
+            writer.put_item(TableName="busy", Item={"pk": {"S": f"item-{i}"}})
+        written.set()
+
+    # When the test scans it over and over meanwhile, with thread switches as often as Python
+    # allows (moto walks a plain dict: without the shim's lock this fails within a few scans)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=write)
+    try:
+        thread.start()
+        scans = 0
+        while not written.is_set() or scans == 0:
+            dynamodb.scan(TableName="busy")  # Then no scan fails
+            scans += 1
+    finally:
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert dynamodb.scan(TableName="busy", Select="COUNT")["Count"] == 1500
