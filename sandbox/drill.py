@@ -285,6 +285,8 @@ class Drill:
         self.routes: dict[str, dict[str, Any]] = {}
         self.pending_acks: list[tuple[datetime, Acknowledge, dict[str, Any]]] = []
         self.acks_done: set[tuple[int, str]] = set()
+        # (incident, tier) -> the text of the tier's latest page: what a person holds when an alarm joins
+        self.page_texts: dict[tuple[str, str], str] = {}
         self.executions_seen: set[str] = set()
         self.sns_pages: list[str] = []  # page texts received and not yet shown
         self.spend = 0.0
@@ -601,6 +603,7 @@ class Drill:
                 tier=tier,
                 text=text,
             )
+            self.page_texts[(str(item["incidentId"]), tier)] = text
             self._schedule_acks(now, item, tier, text)
         elif event == "acknowledged":
             self.timeline.add(
@@ -632,6 +635,11 @@ class Drill:
                 incident=item["incidentId"],
                 joined=joined,
             )
+            # Alarms of one cause reach the incident in any order (their events run concurrently):
+            # the people already paged act on the alarm they watch once it is on the incident.
+            for (incident, tier), text in list(self.page_texts.items()):
+                if incident == str(item["incidentId"]):
+                    self._schedule_acks(now, item, tier, text)
         elif event == "alarm OK":
             still = [
                 short_alarm_name(name, self.stack.stack_name)
