@@ -10,20 +10,14 @@ import pytest
 
 from sandbox.shims import INVOCATIONS
 from sandbox.stack import Stack
+from tests.infra.test_configuration_check import ACTING as WAITING_FOR_THE_CHECK
 
 pytestmark = pytest.mark.integration
 
 TIER = {"name": "devops", "after_seconds": 0, "channels": ["sns"]}
-# Resources that act on the configuration: none may exist when it was refused.
-ACTING = (
-    "RoutesDeclaration",
-    "InvocationLogging",
-    "InvocationMetricsFunction",
-    "BudgetGuardFunction",
-    "EscalationOpenFunction",
-    "EscalationStateMachine",
-    "RemediationTriggerFunction",
-)
+# Resources that act on the configuration (those that wait for the check, and the escalation
+# workflow their functions drive): none may exist when it was refused.
+ACTING = (*WAITING_FOR_THE_CHECK, "EscalationStateMachine")
 
 
 def typo_policy() -> str:
