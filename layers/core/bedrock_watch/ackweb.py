@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bedrock_watch.channels.slack import ACK_ACTION_ID
-from bedrock_watch.webrequest import BadRequest, parse_form
+from bedrock_watch.webrequest import BadRequest, parse_form, text_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +23,6 @@ class SlackAck:
 
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _string(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def slack_ack(body: str) -> SlackAck | None:
@@ -43,13 +39,13 @@ def slack_ack(body: str) -> SlackAck | None:
     actions = payload.get("actions")
     for raw_action in actions if isinstance(actions, list) else []:
         action = _object(raw_action)
-        token = _string(action.get("value"))
+        token = text_of(action.get("value"))
         if action.get("action_id") == ACK_ACTION_ID and token:
             user = _object(payload.get("user"))
             name = (
-                _string(user.get("username"))
-                or _string(user.get("name"))
-                or _string(user.get("id"))
+                text_of(user.get("username"))
+                or text_of(user.get("name"))
+                or text_of(user.get("id"))
                 or "unknown Slack user"
             )
             return SlackAck(token, f"{name[:100]} (Slack)")
@@ -65,10 +61,10 @@ def pagerduty_ack(payload: Any) -> tuple[str, str] | None:
     event = _object(_object(payload).get("event"))
     if event.get("event_type") != "incident.acknowledged":
         return None
-    incident_key = _string(_object(event.get("data")).get("incident_key"))
+    incident_key = text_of(_object(event.get("data")).get("incident_key"))
     if not incident_key:
         return None
-    agent = _string(_object(event.get("agent")).get("summary")) or "unknown PagerDuty user"
+    agent = text_of(_object(event.get("agent")).get("summary")) or "unknown PagerDuty user"
     return incident_key[:200], f"{agent[:100]} (PagerDuty)"
 
 
@@ -77,10 +73,10 @@ def servicenow_ack(payload: Any) -> tuple[str, str] | None:
 
     The incident id is our incident's, which the ServiceNow incident carries as correlation_id."""
     body = _object(payload)
-    incident = _string(body.get("incident"))
+    incident = text_of(body.get("incident"))
     if not incident:
         return None
-    who = _string(body.get("acknowledgedBy")) or "unknown ServiceNow user"
+    who = text_of(body.get("acknowledgedBy")) or "unknown ServiceNow user"
     return incident[:200], f"{who[:100]} (ServiceNow)"
 
 

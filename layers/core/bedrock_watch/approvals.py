@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from botocore.exceptions import ClientError
 
 from bedrock_watch.channels import ChannelError
-from bedrock_watch.errors import BedrockWatchError
+from bedrock_watch.errors import BedrockWatchError, aws_error_code
 from bedrock_watch.pages import Message
 from bedrock_watch.signing import InvalidSignature, LinkClaims, sign, verify
 
@@ -207,7 +207,7 @@ def decide(
                 cause=f"rejected by {decided_by}: route {result.route} left unchanged",
             )
     except Exception as err:
-        if isinstance(err, ClientError) and err.response.get("Error", {}).get("Code") in _GONE:
+        if isinstance(err, ClientError) and aws_error_code(err) in _GONE:
             raise ApprovalNotPending(NO_LONGER_NEEDED) from None
         # Throttled, unreachable, refused: the workflow was not answered, so the link must keep
         # working. The item goes back and the clicker is told to try again (a 500, logged).

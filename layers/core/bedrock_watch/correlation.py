@@ -64,9 +64,6 @@ class Cause:
         ]
         return qualified + ([f"{self.area}|*"] if self.area else [])
 
-    def merged(self, other: Cause) -> Cause:
-        return Cause(self.area or other.area, self.keys | other.keys, self.links | other.links)
-
 
 def _model(model_id: str) -> str:
     return parse_model_id(model_id).base_id if model_id else ""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -366,6 +366,7 @@ class Escalation:
         else:
             note = ctx.state_reason or "Another alarm of the same root cause is in ALARM."
         url, token = self.ack_link(outcome.incident_id) if incident.get("status") == OPEN else ("", "")
+        states = _alarm_states(incident)
         message = render(
             ctx,
             kind="update",
@@ -375,8 +376,8 @@ class Escalation:
             ack_url=url,
             ack_token=token,
             note=note,
-            alarms=_alarm_states(incident),
-            lead=next((name for name, _ in _alarm_states(incident) if name != arrival.name), ""),
+            alarms=states,
+            lead=next((name for name, _ in states if name != arrival.name), ""),
         )
         self.store.add_channel_failures(outcome.incident_id, self._deliver(refs, message, incident).failures)
 
@@ -518,11 +519,7 @@ class Escalation:
         if incident["status"] != OPEN:
             return closed
         after = int(cursor.get("after", -1)) if int(cursor.get("planVersion") or 0) == version else -1
-        paged = {
-            int(p["index"])
-            for p in incident.get("pagedTiers", [])
-            if p.get("kind") == "page" and int(p.get("planVersion") or 1) == version
-        }
+        paged = {int(p["index"]) for p in _pages_of_plan(incident, version) if p.get("kind") == "page"}
         todo = [
             s
             for s in incident["steps"]
@@ -540,11 +537,8 @@ class Escalation:
         moment = self.store.epoch() if now is None else now
         due = float(incident["planStartedAt"]) + float(step["atSeconds"])
         unreached = any(
-            int(p["index"]) == after
-            and int(p.get("planVersion") or 1) == version
-            and not p.get("delivered")
-            and not p.get("held")
-            for p in incident.get("pagedTiers", [])
+            int(p["index"]) == after and not p.get("delivered") and not p.get("held")
+            for p in _pages_of_plan(incident, version)
         )
         if unreached:
             due = min(due, moment)  # nobody got the previous tier's page: the next one now
@@ -576,14 +570,12 @@ class Escalation:
         IncidentClosed if it was acknowledged or resolved meanwhile, PlanChanged if its plan was
         replaced; PageNotDelivered if every channel of the tier failed (recorded on the incident first).
         """
-        self.store.register_task_token(incident_id, task_token, plan_version)
-        incident = self.store.require(incident_id)
+        incident = self.store.register_task_token(incident_id, task_token, plan_version)
         if any(
             p.get("kind") == "page"
             and p.get("index") == step["index"]
-            and int(p.get("planVersion") or 1) == plan_version
             and (p.get("delivered") or p.get("held"))
-            for p in incident.get("pagedTiers", [])
+            for p in _pages_of_plan(incident, plan_version)
         ):
             # A retried task (Lambda service error after delivery): the tier already has the page.
             logger.info("tier already paged, not paging twice", incident=incident_id, tier=step["tier"])
@@ -756,6 +748,11 @@ def _contributor_name(alarm_name: str, attributes: dict[str, str]) -> str:
     """How a contributor is named on incidents and pages: the alarm and what it is about."""
     described = ", ".join(f"{k}={v}" for k, v in sorted(attributes.items()))
     return f"{alarm_name} [{described}]" if described else alarm_name
+
+
+def _pages_of_plan(incident: dict[str, Any], version: int) -> Iterator[dict[str, Any]]:
+    """The incident's page records made under escalation plan `version` (1 before any re-plan)."""
+    return (p for p in incident.get("pagedTiers", []) if int(p.get("planVersion") or 1) == version)
 
 
 def _alarm_states(incident: dict[str, Any]) -> list[tuple[str, str]]:

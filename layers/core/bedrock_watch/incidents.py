@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from bedrock_watch.correlation import SEVERITY_RANK, Cause, higher, joins, within
-from bedrock_watch.errors import BedrockWatchError
+from bedrock_watch.errors import BedrockWatchError, aws_error_code, conditional_check_failed
 from bedrock_watch.signing import InvalidSignature
 
 if TYPE_CHECKING:
@@ -108,14 +108,6 @@ def _dynamo(value: Any) -> Any:
     return value
 
 
-def _code(err: ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
-
-
-def _conditional_failed(err: ClientError) -> bool:
-    return _code(err) == "ConditionalCheckFailedException"
-
-
 def incident_cause(incident: dict[str, Any]) -> Cause:
     """The cause of an incident: the union of its alarms' keys and links, in its area."""
     return Cause(
@@ -142,13 +134,6 @@ def _leads(arrival: Arrival, incident: dict[str, Any]) -> bool:
     if not isinstance(current, list) or len(current) != 4:
         return False
     return _rank(arrival) < (int(current[0]), int(current[1]), float(current[2]), str(current[3]))
-
-
-def firing_alarms(incident: dict[str, Any]) -> list[str]:
-    """Names of the incident's alarms still in ALARM, in the order they joined."""
-    alarms = incident.get("alarms") or {}
-    ordered = sorted(alarms.items(), key=lambda kv: float(kv[1].get("at") or 0))
-    return [name for name, entry in ordered if entry.get("state") == ALARM]
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +286,7 @@ class IncidentStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             seen = self._pointer(key["pk"])
             last_ok = seen.get("lastOkAt")
@@ -431,7 +416,7 @@ class IncidentStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             now = self.get(incident_id) or {}
             entry = (now.get("alarms") or {}).get(arrival.name) or {}
@@ -505,7 +490,7 @@ class IncidentStore:
             # the resource's client (de)serialises plain values, as Table calls do
             self._table.meta.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
         except ClientError as err:
-            if _code(err) != "TransactionCanceledException":
+            if aws_error_code(err) != "TransactionCanceledException":
                 raise
             existing = self.get(incident_id)
             if existing is not None:
@@ -551,7 +536,7 @@ class IncidentStore:
                 ExpressionAttributeValues={":inc": incident_id, ":ep": arrival.episode},
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
 
     def _point(self, arrival: Arrival, outcome: OpenOutcome, window_seconds: float) -> None:
@@ -577,7 +562,7 @@ class IncidentStore:
                     },
                 )
             except ClientError as err:
-                if not _conditional_failed(err):
+                if not conditional_check_failed(err):
                     raise
 
     def _release(self, incident: dict[str, Any]) -> None:
@@ -590,7 +575,7 @@ class IncidentStore:
                     ExpressionAttributeValues={":id": incident["incidentId"]},
                 )
             except ClientError as err:
-                if not _conditional_failed(err):
+                if not conditional_check_failed(err):
                     raise
 
     # ---------------------------------------------------------------- an alarm returns to OK
@@ -612,7 +597,7 @@ class IncidentStore:
                 ReturnValues="ALL_OLD",
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             return OkOutcome(None, False)
         before = _plain(result.get("Attributes") or {})
@@ -642,7 +627,7 @@ class IncidentStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             return OkOutcome(self.get(incident_id), False)
         incident = _plain(updated["Attributes"])
@@ -664,12 +649,14 @@ class IncidentStore:
                 ExpressionAttributeValues={":e": [self._entry(event, detail)]},
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
 
-    def register_task_token(self, incident_id: str, token: str, plan_version: int | None = None) -> None:
-        """Remember the waiting execution's task token; IncidentClosed if the incident is not open,
-        PlanChanged if its plan is no longer `plan_version`.
+    def register_task_token(
+        self, incident_id: str, token: str, plan_version: int | None = None
+    ) -> dict[str, Any]:
+        """Remember the waiting execution's task token and return the incident as it now is;
+        IncidentClosed if the incident is not open, PlanChanged if its plan is no longer `plan_version`.
 
         The condition and the acknowledge/resolve/raise updates serialise on the item, so either the
         token is stored first (and the acknowledger or the raise finds it) or the incident changed
@@ -681,15 +668,16 @@ class IncidentStore:
             condition += " AND planVersion = :v"
             values[":v"] = plan_version
         try:
-            self._table.update_item(
+            result = self._table.update_item(
                 Key={"pk": f"INCIDENT#{incident_id}"},
                 UpdateExpression="SET taskToken = :t",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             incident = self.require(incident_id)
             if incident["status"] == OPEN:
@@ -699,6 +687,7 @@ class IncidentStore:
                 incident["status"],
                 incident.get("acknowledgedBy", ""),
             ) from None
+        return _plain(result["Attributes"])
 
     def record_page(
         self,
@@ -760,7 +749,7 @@ class IncidentStore:
                 ExpressionAttributeValues={":true": True, ":v": plan_version, ":open": OPEN},
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             return False
         return True
@@ -826,7 +815,7 @@ class IncidentStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             incident = self.require(incident_id)
             if nonce and nonce in incident.get("usedNonces", []):
@@ -860,7 +849,7 @@ class IncidentStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             incident = self.require(incident_id)
             raise IncidentClosed(f"incident is {incident['status']}", incident["status"]) from None

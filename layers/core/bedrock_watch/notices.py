@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from bedrock_watch.correlation import SEVERITY_RANK
+from bedrock_watch.errors import conditional_check_failed
 from bedrock_watch.pages import Message
 from bedrock_watch.policy import parse_channel
 
@@ -35,10 +37,6 @@ CLOSING = frozenset({"acknowledged", "resolved"})
 STATEFUL = frozenset({"pagerduty", "jsm", "servicenow"})
 MAX_HELD_LINES = 50  # lines kept per digest; the count goes on
 PENDING = "DIGESTS#pending"
-
-
-def _conditional_failed(err: ClientError) -> bool:
-    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def limited(channel: str, kind: str) -> bool:
@@ -90,7 +88,7 @@ class NoticeBudget:
                 ExpressionAttributeValues={":one": 1, ":limit": self.limit, ":exp": self._expires(start)},
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             return False
         return True
@@ -123,7 +121,7 @@ class NoticeBudget:
                 ExpressionAttributeValues=values,
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             self._table.update_item(
                 Key=key, UpdateExpression="ADD heldCount :one", ExpressionAttributeValues={":one": 1}
@@ -153,7 +151,7 @@ class NoticeBudget:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as err:
-            if not _conditional_failed(err):
+            if not conditional_check_failed(err):
                 raise
             self.done(digest)
             return None
@@ -172,8 +170,7 @@ class NoticeBudget:
 def digest_message(held: HeldDigest, window_seconds: int, links: dict[str, str]) -> Message:
     """One message for the notices a channel did not get: a line per notice (an acknowledge link
     per incident still open), the most severe first."""
-    order = {"critical": 0, "warning": 1}
-    lines = sorted(held.lines, key=lambda line: order.get(str(line.get("severity")), 2))
+    lines = sorted(held.lines, key=lambda line: -SEVERITY_RANK.get(str(line.get("severity")), 0))
     severity = str(lines[0].get("severity", "warning")) if lines else "warning"
     incidents = list(dict.fromkeys(str(line["incident"]) for line in lines))
     minutes = max(1, window_seconds // 60)

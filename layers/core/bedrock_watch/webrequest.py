@@ -34,7 +34,8 @@ class BadRequest(BedrockWatchError):
     """The request cannot be read (body encoding, form, JSON shape); answered with HTTP 400."""
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
+    """`value` if it is a string, else '' (fields of untrusted JSON and request parts)."""
     return value if isinstance(value, str) else ""
 
 
@@ -55,12 +56,12 @@ class Request:
         http = http if isinstance(http, Mapping) else {}
         raw_headers = event.get("headers")
         headers = (
-            {str(k).lower(): _text(v) for k, v in raw_headers.items()}
+            {str(k).lower(): text_of(v) for k, v in raw_headers.items()}
             if isinstance(raw_headers, Mapping)
             else {}
         )
         raw_query = event.get("queryStringParameters")
-        query = {str(k): _text(v) for k, v in raw_query.items()} if isinstance(raw_query, Mapping) else {}
+        query = {str(k): text_of(v) for k, v in raw_query.items()} if isinstance(raw_query, Mapping) else {}
         body = event.get("body")
         if body is None:
             data = b""
@@ -74,16 +75,13 @@ class Request:
         else:
             data = body.encode("utf-8", "surrogatepass")
         return cls(
-            method=_text(http.get("method")).upper() or "GET",
-            path=_text(http.get("path") or event.get("rawPath")) or "/",
+            method=text_of(http.get("method")).upper() or "GET",
+            path=text_of(http.get("path") or event.get("rawPath")) or "/",
             headers=headers,
             query=query,
             body=data,
-            source_ip=_text(http.get("sourceIp"))[:64],
+            source_ip=text_of(http.get("sourceIp"))[:64],
         )
-
-    def header(self, name: str) -> str:
-        return self.headers.get(name.lower(), "")
 
     def text(self) -> str:
         """The body as UTF-8 text; BadRequest if it is not."""

@@ -89,10 +89,7 @@ def send_json(
     for attempt in range(retry.attempts):
         wait: float | None = None
         try:
-            if method == "POST":
-                response = transport(url, body, all_headers, retry.timeout)
-            else:
-                response = transport(url, body, all_headers, retry.timeout, method)
+            response = transport(url, body, all_headers, retry.timeout, method)
         except (OSError, TimeoutError, http.client.HTTPException) as err:
             # URLError is an OSError; a malformed status line, a broken chunked body or a dropped
             # connection is an http.client.HTTPException: all are transport failures, retried.
