@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -325,7 +324,7 @@ class BillCheckSettings:
             services=services,
             settle_hours=env_float("BILL_SETTLE_HOURS", 48.0, minimum=24.0, environ=environ),
             region=env_str("AWS_REGION", "us-east-1", environ),
-            billing_view=(os.environ if environ is None else environ).get("BILLING_VIEW_ARN") or None,
+            billing_view=env_str("BILLING_VIEW_ARN", "", environ) or None,
         )
 
 

@@ -237,6 +237,9 @@ class FleetApplications:
         return self.names
 
 
+_NOTHING_PUBLISHED: frozenset[str] = frozenset()
+
+
 class ApplicationGuard:
     """Bounds the Application dimension: sanitised names, at most `limit` distinct ones (counted
     with the fleet's when `fleet` is given), then `other`. Absent or empty names are
@@ -264,8 +267,11 @@ class ApplicationGuard:
             name = UNATTRIBUTED
         elif name not in (UNATTRIBUTED, OTHER_APPLICATION) and name not in self._seen:
             if name not in self.reserved:
-                published = self.fleet.current() if self.fleet is not None else frozenset()
-                if name not in published and len(self._seen | published) >= self.limit:
+                published = self.fleet.current() if self.fleet is not None else _NOTHING_PUBLISHED
+                # the union (a copy of the set) only when the fleet publishes names beside ours
+                if name not in published and (
+                    len(self._seen) >= self.limit or (published and len(self._seen | published) >= self.limit)
+                ):
                     # Not remembered: a flood of random names must not grow this map without bound.
                     return OTHER_APPLICATION
             self._seen.add(name)

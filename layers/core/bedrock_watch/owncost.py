@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from bedrock_watch import costmodel
-from bedrock_watch.config import env_int, env_str
+from bedrock_watch.config import env_int, env_list, env_str
 from bedrock_watch.contract import OWN_COST_METRIC, alarm_name_prefix
 from bedrock_watch.costmodel import DAYS_PER_MONTH, GB, Bill, Usage
 from bedrock_watch.errors import BedrockWatchError
@@ -84,7 +84,7 @@ class OwnCostSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OwnCostSettings:
         def names(variable: str) -> tuple[str, ...]:
-            return tuple(n for n in env_str(variable, "", environ).split(",") if n)
+            return tuple(env_list(variable, "", environ))
 
         return cls(
             stack_name=env_str("STACK_NAME", environ=environ),

@@ -18,10 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bedrock_watch.pricing import PriceBook
+from bedrock_watch.pricing import PER_TOKENS, PriceBook
 from bedrock_watch.records import InvocationRecord, parse_model_id
-
-PER_TOKENS = 1_000_000.0
 
 
 @dataclass(frozen=True, slots=True)
