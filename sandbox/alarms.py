@@ -574,7 +574,6 @@ class AlarmEvaluator:
         self.contributor_states: dict[tuple[str, str], str] = {}
         # "CloudWatch Alarm Contributor State Change" events of the evaluation under way, and all so far
         self.contributor_events: list[dict[str, Any]] = []
-        self.contributor_history: list[dict[str, Any]] = []
         created = now()
         self.states: dict[str, AlarmState] = {
             name: AlarmState(INSUFFICIENT, "Unchecked: Initial alarm creation", "", created)
@@ -885,9 +884,8 @@ class AlarmEvaluator:
         for alarm in self.metric_alarms.values():
             self.contributor_events = []
             changes.extend(self._apply(alarm, self._metric_state(alarm, at), alarm.configuration()))
-            for event in self.contributor_events:
-                self.contributor_history.append(event)
-                if self.sink is not None:
+            if self.sink is not None:
+                for event in self.contributor_events:
                     self.sink(event)
         self.contributor_events = []
         # composites may refer to composites: settle until nothing changes (bounded by their count)

@@ -21,11 +21,11 @@ of a stack called `bedrock-watch` in us-east-1.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bedrock_watch.limits import foreach_key
 from sandbox.intrinsics import ACCOUNT_ID, FOREACH_PREFIX, REGION, Resolver, resolve_parameters
 from sandbox.intrinsics import IntrinsicError as TemplateError
 from sandbox.template import load_template
@@ -55,13 +55,9 @@ def parameter_values(
 # ---------------------------------------------------------------------------- Fn::ForEach
 
 
-def _sanitise(item: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "", item)
-
-
 def _substitute(value: Any, identifier: str, item: str) -> Any:
     if isinstance(value, str):
-        return value.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", _sanitise(item))
+        return value.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", foreach_key(item))
     if isinstance(value, list):
         return [_substitute(v, identifier, item) for v in value]
     if isinstance(value, dict):

@@ -49,10 +49,10 @@ from sandbox.traffic import (
     TrafficProfile,
     generate,
 )
+from sandbox.unmetered import MANTLE_NAMESPACE
 
 OUT = ROOT / "out"
 NATIVE = "AWS/Bedrock"
-MANTLE = "AWS/BedrockMantle"
 OPERATIONS = {
     "anthropic": ANTHROPIC_OPERATIONS,
     "nova": NOVA_OPERATIONS,
@@ -493,7 +493,7 @@ class Drill:
         at = now + timedelta(seconds=30)
         mantle = [e for e in events if e.get("unmetered") == "mantle"]
         if mantle:
-            self.sb.store.seed(MANTLE, "Inferences", float(len(mantle)), timestamp=at)
+            self.sb.store.seed(MANTLE_NAMESPACE, "Inferences", float(len(mantle)), timestamp=at)
         self.unmetered_sent += len(events) - len(logged)
         events = [e for e in events if e.get("unmetered") != "mantle"]
         totals: dict[str, list[float]] = defaultdict(list)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from bedrock_watch.limits import CUSTOM_RESOURCE_RESPONSE_BYTES  # CloudFormation refuses a larger reply
 from sandbox import calls
 from sandbox.alarms import (
     ActionSink,
@@ -1455,10 +1456,6 @@ def _event_invoke_resource(
     stack._register(lid, type_, f"{props['FunctionName']}-invoke-config", props)
 
 
-# CloudFormation refuses a custom resource response body above 4,096 bytes (FACTS §9).
-CUSTOM_RESOURCE_RESPONSE_LIMIT = 4096
-
-
 class _ResponseCatcher:
     """CloudFormation's presigned response URL, played by a one-shot HTTP server on 127.0.0.1."""
 
@@ -1541,10 +1538,10 @@ def custom_resource_request(
         raise StackError(
             f"custom resource {lid}: the function sent no response to CloudFormation ({error[:300]})"
         )
-    if len(body) > CUSTOM_RESOURCE_RESPONSE_LIMIT:
+    if len(body) > CUSTOM_RESOURCE_RESPONSE_BYTES:
         raise ResourceFailed(
             f"response of {len(body)} bytes exceeds CloudFormation's "
-            f"{CUSTOM_RESOURCE_RESPONSE_LIMIT}-byte limit"
+            f"{CUSTOM_RESOURCE_RESPONSE_BYTES}-byte limit"
         )
     response: dict[str, Any] = json.loads(body)
     if response.get("Status") != "SUCCESS":

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from bedrock_watch.limits import CUSTOM_RESOURCE_RESPONSE_BYTES
 from sandbox.events import load_event
 from sandbox.shims import LambdaContext
-from sandbox.stack import CUSTOM_RESOURCE_RESPONSE_LIMIT
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def answer(monkeypatch: pytest.MonkeyPatch) -> Any:
         sent.clear()
         handler(event, context)
         [body] = sent
-        assert len(body) < CUSTOM_RESOURCE_RESPONSE_LIMIT // 2, len(body)
+        assert len(body) < CUSTOM_RESOURCE_RESPONSE_BYTES // 2, len(body)
         reply: dict[str, Any] = json.loads(body)
         return reply
 
