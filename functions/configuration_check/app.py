@@ -21,8 +21,7 @@ logger = Logger()
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     # Always answer CloudFormation, or the stack waits an hour for a reply that never comes.
-    with respond(event, context) as reply:
-        reply.physical_id = event.get("PhysicalResourceId") or event["LogicalResourceId"]
+    with respond(event):
         if event["RequestType"] == "Delete":
             return  # a stack with a bad configuration must still be deletable
         problems = check_configuration(event["ResourceProperties"])

@@ -20,8 +20,7 @@ LOGGING = InvocationLogging(
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     # Always answer CloudFormation, or the stack waits an hour for a reply that never comes.
-    with respond(event, context) as reply:
-        reply.physical_id = event.get("PhysicalResourceId") or event["LogicalResourceId"]
+    with respond(event):
         outcome = handle(
             LOGGING,
             request_type=event["RequestType"],

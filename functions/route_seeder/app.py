@@ -19,7 +19,7 @@ logger = Logger()
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     # Always answer CloudFormation, or the stack waits an hour for a reply that never comes.
-    with respond(event, context) as reply:
+    with respond(event) as reply:
         props = event["ResourceProperties"]
         store = RouteStore(props["Prefix"], props["StateTable"])
         # The probe may invoke an application inference profile only with the model it wraps

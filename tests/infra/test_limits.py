@@ -243,10 +243,7 @@ def _response_bytes(logical_id: str, data: dict[str, str]) -> int:
         "PhysicalResourceId": f"/{LONGEST_STACK}/routes",
     }
 
-    class Context:
-        log_stream_name = "2026/12/01/[$LATEST]0123456789abcdef0123456789abcdef"
-
-    with respond(event, Context(), send=lambda _url, body: bodies.append(body)) as reply:
+    with respond(event, send=lambda _url, body: bodies.append(body)) as reply:
         reply.physical_id = event["PhysicalResourceId"]
         reply.data = data
     return len(bodies[0])

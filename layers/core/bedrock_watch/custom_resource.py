@@ -27,9 +27,7 @@ def _put(url: str, body: bytes) -> None:
 
 
 @contextlib.contextmanager
-def respond(
-    event: dict[str, Any], context: Any, send: Callable[[str, bytes], None] | None = None
-) -> Iterator[Reply]:
+def respond(event: dict[str, Any], send: Callable[[str, bytes], None] | None = None) -> Iterator[Reply]:
     """Run the block and answer CloudFormation SUCCESS with the reply, or FAILED with the error."""
     reply = Reply()
     status, reason = "SUCCESS", "ok"
@@ -40,7 +38,11 @@ def respond(
     body = {
         "Status": status,
         "Reason": reason,
-        "PhysicalResourceId": reply.physical_id or event.get("PhysicalResourceId") or context.log_stream_name,
+        # A resource that names none keeps one stable id (never the container's log stream,
+        # which would differ between a Create and its later Update and read as a replacement).
+        "PhysicalResourceId": reply.physical_id
+        or event.get("PhysicalResourceId")
+        or event["LogicalResourceId"],
         "StackId": event["StackId"],
         "RequestId": event["RequestId"],
         "LogicalResourceId": event["LogicalResourceId"],

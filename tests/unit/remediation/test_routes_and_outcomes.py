@@ -260,10 +260,6 @@ def test_month_start_restores_only_routes_on_their_cheaper_variant() -> None:
     assert [(r["action"], r["route"]) for r in requests_for_schedule(routes)] == [("restore", "chat")]
 
 
-class Context:
-    log_stream_name = "stream"
-
-
 def cfn_event() -> dict[str, Any]:
     return {
         "ResponseURL": "https://example.invalid/",
@@ -275,9 +271,7 @@ def cfn_event() -> dict[str, Any]:
 
 def test_custom_resource_reports_success_with_data() -> None:
     sent: list[tuple[str, dict[str, Any]]] = []
-    with respond(
-        cfn_event(), Context(), send=lambda url, body: sent.append((url, json.loads(body)))
-    ) as reply:
+    with respond(cfn_event(), send=lambda url, body: sent.append((url, json.loads(body)))) as reply:
         reply.data = {"Routes": "chat"}
         reply.physical_id = "/s/routes"
     ((_url, body),) = sent
@@ -288,7 +282,7 @@ def test_custom_resource_reports_success_with_data() -> None:
 
 def test_custom_resource_reports_failure_with_the_reason_and_never_raises() -> None:
     sent: list[dict[str, Any]] = []
-    with respond(cfn_event(), Context(), send=lambda url, body: sent.append(json.loads(body))):
+    with respond(cfn_event(), send=lambda url, body: sent.append(json.loads(body))):
         parse_declarations("{")
     assert sent[0]["Status"] == "FAILED"
     assert "Routes is not valid JSON" in sent[0]["Reason"]
