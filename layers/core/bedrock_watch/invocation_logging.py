@@ -168,7 +168,7 @@ class InvocationLogging:
         except self.ssm.exceptions.ParameterNotFound:
             return
 
-    def enable(self, request: LoggingRequest, roles: frozenset[str] = frozenset()) -> str:
+    def enable(self, request: LoggingRequest, roles: frozenset[str]) -> str:
         """Point logging at the stack's group; what was done, in words. LoggingConflict when
         another configuration is in place and `replace_existing` is false."""
         current = self.current()
@@ -176,7 +176,7 @@ class InvocationLogging:
         if current == desired:
             return "already logging to the stack's group"
         self._require_group(request.log_group)
-        if not _is_ours(current, roles | {request.role_arn}):
+        if not _is_ours(current, roles):
             if current and not request.replace_existing:
                 raise LoggingConflict(
                     f"Bedrock invocation logging is already on in this region, to {describe(current)}. "
@@ -190,13 +190,13 @@ class InvocationLogging:
         self._put(desired)
         return f"logging to {describe(desired)} (was {describe(current)})"
 
-    def disable(self, request: LoggingRequest, roles: frozenset[str] = frozenset()) -> str:
+    def disable(self, request: LoggingRequest, roles: frozenset[str]) -> str:
         """Put back what was there before the stack enabled logging; what was done, in words."""
         previous = self._remembered(request.previous_parameter)
         if previous is None:
             return "logging was not enabled by this stack: left as it is"
         current = self.current()
-        if current and not _is_ours(current, roles | {request.role_arn}):
+        if current and not _is_ours(current, roles):
             self._forget(request.previous_parameter)
             return f"logging was changed by someone else since ({describe(current)}): left as it is"
         if previous:
@@ -216,7 +216,8 @@ def handle(
 ) -> str:
     """What the `Custom::InvocationLogging` resource does for a CloudFormation request."""
     request = LoggingRequest.from_properties(properties)
-    roles = frozenset({str((old_properties or {}).get("RoleArn") or request.role_arn)})
+    # the stack's logging role, now and before this update: a configuration naming either is ours
+    roles = frozenset({request.role_arn, str((old_properties or {}).get("RoleArn") or request.role_arn)})
     if request_type == "Delete" or not request.enabled:
         return logging.disable(request, roles)
     return logging.enable(request, roles)
