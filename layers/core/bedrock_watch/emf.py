@@ -106,8 +106,6 @@ def directive_groups(level: str) -> list[tuple[tuple[DimensionSet, ...], tuple[s
     none (they stay plain fields). Each metric is in at most one group, so nothing is counted twice."""
     groups: dict[tuple[DimensionSet, ...], list[str]] = {}
     for name in METERING_METRICS:
-        if name == MALFORMED_METRIC:
-            continue
         sets = spec(name).dimension_sets(level)
         if sets:
             groups.setdefault(sets, []).append(name)
@@ -123,7 +121,6 @@ class EmfWriter:
         groups = directive_groups(level)
         self._group_dimensions: list[list[list[str]]] = [[list(s) for s in sets] for sets, _ in groups]
         self._group_of: dict[str, int] = {name: i for i, (_, names) in enumerate(groups) for name in names}
-        self._malformed_dimensions = [list(s) for s in spec(MALFORMED_METRIC).dimension_sets(level)]
 
     def _directive(self, timestamp_ms: int, names: Iterable[str]) -> dict[str, Any]:
         grouped: dict[int, list[dict[str, str]]] = {}
@@ -177,20 +174,7 @@ class EmfWriter:
 
     def malformed_document(self, count: int, timestamp_ms: int) -> dict[str, Any]:
         """MalformedRecords for all traffic only: a bad line has no trustworthy model or application."""
-        document: dict[str, Any] = {
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": self.namespace,
-                        "Dimensions": self._malformed_dimensions,
-                        "Metrics": [_DEFINITIONS[MALFORMED_METRIC]],
-                    }
-                ],
-            }
-        }
-        document[MALFORMED_METRIC] = count
-        return document
+        return {"_aws": self._directive(timestamp_ms, (MALFORMED_METRIC,)), MALFORMED_METRIC: count}
 
     def documents(
         self, series: Mapping[SeriesKey, Series], malformed: Mapping[int, int], *, now_ms: int
