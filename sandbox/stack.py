@@ -403,17 +403,12 @@ class Stack:
         return None if first is None else f"{first}: {self.failed[first]}"
 
     def _dependencies(self, logical_id: str, specs: Mapping[str, Mapping[str, Any]]) -> set[str]:
-        spec = specs[logical_id]
-        depends = spec.get("DependsOn") or []
-        depends = [depends] if isinstance(depends, str) else list(depends)
-        return (references(spec.get("Properties") or {}) | set(depends)) & set(specs)
+        return _declared_dependencies(specs[logical_id]) & set(specs)
 
     def _order(self, specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         deps: dict[str, set[str]] = {}
         for logical_id, spec in specs.items():
-            depends = spec.get("DependsOn") or []
-            depends = [depends] if isinstance(depends, str) else list(depends)
-            refs = references(spec.get("Properties") or {}) | set(depends)
+            refs = _declared_dependencies(spec)
             # SAM-generated ids (FnRole, FnUrl…) are created with their function
             implicit = {r for r in refs if r not in specs and r not in self.parameters}
             owners = {s for r in implicit for s in specs if r.startswith(s) and s != logical_id}
@@ -580,6 +575,17 @@ class Stack:
             raise StackError(f"schedule {spec.name}: target service {service} is not emulated")
 
 
+def _depends_on(spec: Mapping[str, Any]) -> set[str]:
+    """A resource's `DependsOn` (one id or a list) as a set."""
+    depends = spec.get("DependsOn") or []
+    return {depends} if isinstance(depends, str) else set(depends)
+
+
+def _declared_dependencies(spec: Mapping[str, Any]) -> set[str]:
+    """What a resource waits for: the ids its properties refer to, and its `DependsOn`."""
+    return references(spec.get("Properties") or {}) | _depends_on(spec)
+
+
 def template_subset(template: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
     """`template` with only the resources whose logical id starts with one of `prefixes`, plus
     every resource they (or Globals) refer to, transitively, and no Outputs.
@@ -590,8 +596,7 @@ def template_subset(template: Mapping[str, Any], prefixes: tuple[str, ...]) -> d
     resources: Mapping[str, Any] = template["Resources"]
 
     def needs(logical_id: str) -> set[str]:
-        depends = resources[logical_id].get("DependsOn") or []
-        return references(resources[logical_id]) | set([depends] if isinstance(depends, str) else depends)
+        return references(resources[logical_id]) | _depends_on(resources[logical_id])
 
     chosen = {k for k in resources if k.startswith(prefixes)} | (
         references(template.get("Globals") or {}) & set(resources)
