@@ -195,7 +195,6 @@ class Aggregator:
         self.totals = Figures()
         self.models: dict[str, Figures] = {}
         self.applications: dict[str, Figures] = {}
-        self.pairs: set[tuple[str, str]] = set()  # (model, application) that called
         self.minutes: dict[tuple[int, Dimensions], Figures] = {}
         self.malformed_minutes: Counter[int] = Counter()
         self.malformed_reasons: Counter[str] = Counter()
@@ -219,11 +218,7 @@ class Aggregator:
             self.totals.add(series)
             self._group(self.models, model).add(series)
             self._group(self.applications, application).add(series)
-            self.pairs.add((model, application))
-            figures_of = self.usage.get((application, model))
-            if figures_of is None:
-                figures_of = self.usage[(application, model)] = Figures()
-            figures_of.add(series, ())
+            self._group(self.usage, (application, model)).add(series, ())
             cost = series.sums.get("CostUSD", 0)
             if cost:
                 self.daily_cost[(minute // DAY_MS, model)] += cost
@@ -256,7 +251,7 @@ class Aggregator:
             self.last_ms = minute
 
     @staticmethod
-    def _group(groups: dict[str, Figures], name: str) -> Figures:
+    def _group[K](groups: dict[K, Figures], name: K) -> Figures:
         figures = groups.get(name)
         if figures is None:
             figures = groups[name] = Figures()
@@ -716,7 +711,7 @@ def cost_section(aggregator: Aggregator, volume: LogVolume | None) -> dict[str, 
     per_day = records / span_hours * 24
     models = max(len(aggregator.models), 1)
     applications = max(len(aggregator.applications), 1)
-    pairs = min(max(len(aggregator.pairs), 1), models * applications)
+    pairs = min(max(len(aggregator.usage), 1), models * applications)  # (application, model) that called
     fleet = fleet_cost.Fleet("your logs", models, applications, pairs, per_day)
     bills = {level: fleet_cost.estimate(fleet, {"MetricDetail": level}) for level in ("lean", "full")}
     bytes_per_day = volume.bytes / span_hours * 24
