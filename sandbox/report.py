@@ -52,6 +52,7 @@ from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.metering import Meter, MeteredBatch, MeteringSettings
 from bedrock_watch.pricing import PriceBook
 from bedrock_watch.records import ErrorClass, InvocationRecord, Malformed, parse_line
+from bedrock_watch.routes import InvalidRoute, parse_spec
 from bedrock_watch.savings import ApplicationSavings, RouteModels, Usage, estimate
 from sandbox.alarms import ALARM, AlarmEvaluator, ChartPoint, CompositeAlarm, MetricAlarm
 from sandbox.metrics import Dimensions, MetricKey, MetricStore, percentile_of, period_start
@@ -844,20 +845,14 @@ def bill_drift(report: Report, bill: Sequence[BillLine]) -> list[BillCheck]:
 
 
 def routes_option(path: str | None) -> list[RouteModels]:
-    """`--routes FILE`: the Routes parameter's JSON (route -> {primary, fallbacks, cheaper})."""
+    """`--routes FILE`: the Routes parameter's JSON (route -> {primary, fallbacks, cheaper}), read
+    by the stack's own parser, so the report accepts exactly the routes a deployment would."""
     raw = _load_json_option(path, "--routes")
-    out = []
-    for name, route in raw.items():
-        if not isinstance(route, dict) or not isinstance(route.get("primary"), str):
-            raise ReportError(f"--routes {path}: route {name!r} needs a primary model id")
-        fallbacks = route.get("fallbacks") or []
-        if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
-            raise ReportError(f"--routes {path}: route {name!r}: fallbacks must be a list of model ids")
-        cheaper = route.get("cheaper")
-        if cheaper is not None and not isinstance(cheaper, str):
-            raise ReportError(f"--routes {path}: route {name!r}: cheaper must be a model id")
-        out.append(RouteModels(str(name), (route["primary"], *fallbacks), cheaper))
-    return out
+    try:
+        specs = {str(name): parse_spec(str(name), route) for name, route in raw.items()}
+    except InvalidRoute as err:
+        raise ReportError(f"--routes {path}: {err}") from None
+    return [RouteModels(name, (s.primary, *s.fallbacks), s.cheaper) for name, s in specs.items()]
 
 
 def render_savings_document(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -129,3 +129,18 @@ def test_the_report_says_what_the_traffic_would_cost_and_what_logging_costs(
     code, text, _ = report(capsys, good)
     assert "bedrock-watch deployed for this traffic: $" in text
     assert "with text delivery off: $" in text
+
+
+def test_a_routes_file_is_read_by_the_stacks_own_parser_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a Routes document the stack would refuse (a fallback that is not a model id)
+    routes = tmp_path / "routes.json"
+    routes.write_text(
+        json.dumps({"chat": {"primary": "anthropic.claude-sonnet-4-5-20250929-v1:0", "fallbacks": [7]}})
+    )
+    # When the report is asked for savings along those routes
+    code = main(["report", "--quiet", "--routes", str(routes), str(good_file(tmp_path))])
+    # Then it refuses, naming the file and the field, as the deployment would
+    assert code != 0
+    assert f"--routes {routes}: routes.chat.fallbacks[0]" in capsys.readouterr().err
