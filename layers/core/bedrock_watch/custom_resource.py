@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bedrock_watch.limits import CUSTOM_RESOURCE_REASON_CHARS
+
 
 @dataclass
 class Reply:
@@ -34,7 +36,7 @@ def respond(event: dict[str, Any], send: Callable[[str, bytes], None] | None = N
     try:
         yield reply
     except Exception as err:
-        status, reason = "FAILED", f"{type(err).__name__}: {err}"[:1000]
+        status, reason = "FAILED", f"{type(err).__name__}: {err}"[:CUSTOM_RESOURCE_REASON_CHARS]
     body = {
         "Status": status,
         "Reason": reason,

@@ -40,8 +40,7 @@ CHECKED_PARAMETERS: Final = (
     "BudgetDowngradeRoutes",
     "EscalationAlarmPrefixes",
 )
-# CloudFormation's whole custom-resource reply is at most 4,096 bytes; the reason is one part.
-MAX_REASON_CHARS: Final = 1000
+MAX_REASON_CHARS: Final = limits.CUSTOM_RESOURCE_REASON_CHARS
 
 
 class ConfigurationRefused(ConfigurationError):

@@ -20,6 +20,8 @@ STACK_NAME_CHARS: Final = 128
 LOGICAL_ID_CHARS: Final = 255
 PARAMETER_VALUE_BYTES: Final = 4096
 CUSTOM_RESOURCE_RESPONSE_BYTES: Final = 4096
+# The reason of a FAILED reply is one part of that response: custom resources cut theirs here.
+CUSTOM_RESOURCE_REASON_CHARS: Final = 1000
 ALARM_NAME_CHARS: Final = 255
 ROLE_INLINE_POLICIES_CHARS: Final = 10_240  # all inline policies of one role together, whitespace excluded
 MANAGED_POLICY_CHARS: Final = 6_144
