@@ -728,25 +728,16 @@ class AlarmEvaluator:
             reason = (
                 f"Threshold Crossed: no datapoint was {words} the threshold ({_num(alarm.threshold or 0.0)})."
             )
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "CloudWatch Alarm Contributor State Change",
-            "source": "aws.cloudwatch",
-            "account": self.account,
-            "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self.region,
-            "resources": [alarm.arn],
-            "detail": {
-                "alarmName": alarm.name,
-                "alarmContributor": {
-                    "id": hashlib.sha256(label.encode()).hexdigest()[:16],
-                    "attributes": attributes,
-                },
-                "state": {"value": state, "reason": reason, "timestamp": _iso(at)},
-                "configuration": alarm.configuration(),
+        detail = {
+            "alarmName": alarm.name,
+            "alarmContributor": {
+                "id": hashlib.sha256(label.encode()).hexdigest()[:16],
+                "attributes": attributes,
             },
+            "state": {"value": state, "reason": reason, "timestamp": _iso(at)},
+            "configuration": alarm.configuration(),
         }
+        return self._envelope("CloudWatch Alarm Contributor State Change", at, alarm.arn, detail)
 
     def _metric_state(self, alarm: MetricAlarm, at: datetime) -> AlarmState:
         grid, series, band = self._values(alarm, at)
@@ -935,14 +926,19 @@ class AlarmEvaluator:
         }
         if self.include_alarm_tags:
             detail["alarmTags"] = dict(tags)
+        arn = _alarm_arn(self.region, self.account, name)
+        return self._envelope("CloudWatch Alarm State Change", new.timestamp, arn, detail)
+
+    def _envelope(self, detail_type: str, at: datetime, arn: str, detail: dict[str, Any]) -> dict[str, Any]:
+        """An EventBridge event from CloudWatch about one alarm."""
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
-            "detail-type": "CloudWatch Alarm State Change",
+            "detail-type": detail_type,
             "source": "aws.cloudwatch",
             "account": self.account,
-            "time": new.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": self.region,
-            "resources": [_alarm_arn(self.region, self.account, name)],
+            "resources": [arn],
             "detail": detail,
         }

@@ -804,9 +804,9 @@ class Drill:
     # ------------------------------------------------------------------ the end
     def _metering_output(self) -> list[str]:
         """Every line the metering function printed (its log group, as Logs Insights reads it)."""
-        group = str(self.stack.physical_id("InvocationMetricsLogGroup"))
-        pages = self.stack.client("logs").get_paginator("filter_log_events").paginate(logGroupName=group)
-        return [event["message"] for page in pages for event in page["events"]]
+        from sandbox.metering import log_lines
+
+        return log_lines(self.stack.client("logs"), str(self.stack.physical_id("InvocationMetricsLogGroup")))
 
     def _finish(self, wall: float) -> DrillResult:
         from sandbox.drill_report import model_rows, write_outputs

@@ -83,11 +83,13 @@ class MeteringStack:
 
     def function_output(self) -> list[str]:
         """Every line the function printed, from its log group."""
-        lines: list[str] = []
-        paginator = self.logs.get_paginator("filter_log_events")
-        for page in paginator.paginate(logGroupName=self.function_log_group):
-            lines.extend(event["message"] for event in page["events"])
-        return lines
+        return log_lines(self.logs, self.function_log_group)
+
+
+def log_lines(logs: Any, group: str) -> list[str]:
+    """Every message in a log group, oldest first (as Logs Insights or a subscription reads it)."""
+    pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+    return [event["message"] for page in pages for event in page["events"]]
 
 
 def forget_powertools_logger(service: str) -> None:
