@@ -33,6 +33,7 @@ from bedrock_watch.contract import (
     BILLING_METRICS,
     DIMENSION_MODEL,
     FIELD_MODEL_FAMILY,
+    emf_metadata,
 )
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 
@@ -364,16 +365,7 @@ def emf_documents(check: BillCheck, namespace: str, now: datetime) -> list[dict[
             "BilledUSD": round(drift.billed_usd, 6),
         }
         if drift.family == OVERALL:
-            document["_aws"] = {
-                "Timestamp": int(now.timestamp() * 1000),
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": namespace,
-                        "Dimensions": [[]],
-                        "Metrics": [{"Name": n, "Unit": u} for n, u in BILLING_METRICS.items()],
-                    }
-                ],
-            }
+            document["_aws"] = emf_metadata(namespace, int(now.timestamp() * 1000), BILLING_METRICS)
             document["OutsideMeterUSD"] = {kind: round(usd, 6) for kind, usd in check.outside_meter.items()}
         else:
             document[FIELD_MODEL_FAMILY] = drift.family

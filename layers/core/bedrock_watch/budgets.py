@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from bedrock_watch.config import env_str
-from bedrock_watch.contract import BUDGET_METRICS, DIMENSION_APPLICATION
+from bedrock_watch.contract import DIMENSION_APPLICATION, emf_metadata
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -294,16 +294,7 @@ def emf_documents(statuses: Iterable[BudgetStatus], namespace: str, now: datetim
             values["HoursUntilBudgetExhausted"] = round(status.hours_until_exhausted, 3)
         dimensions: list[list[str]] = [[]] if status.application is None else [[DIMENSION_APPLICATION]]
         document: dict[str, Any] = {
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": namespace,
-                        "Dimensions": dimensions,
-                        "Metrics": [{"Name": name, "Unit": BUDGET_METRICS[name]} for name in values],
-                    }
-                ],
-            },
+            "_aws": emf_metadata(namespace, timestamp_ms, values, dimensions),
             **values,
         }
         if status.application is not None:

@@ -17,9 +17,9 @@ metric"); the cost model, the bench and the contract tests pick it up from there
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 DIMENSION_MODEL: Final = "ModelId"
 DIMENSION_APPLICATION: Final = "Application"
@@ -254,6 +254,23 @@ def spec(name: str) -> MetricSpec:
         return SPECS[name]
     except KeyError:
         raise KeyError(f"{name} is not a metric of the contract (bedrock_watch.contract.METRICS)") from None
+
+
+def emf_metadata(
+    namespace: str, timestamp_ms: int, names: Iterable[str], dimensions: Sequence[Sequence[str]] = ((),)
+) -> dict[str, Any]:
+    """The `_aws` member of an EMF document publishing `names` (units from the contract) at
+    `dimensions` (default: the all-traffic set [] only)."""
+    return {
+        "Timestamp": timestamp_ms,
+        "CloudWatchMetrics": [
+            {
+                "Namespace": namespace,
+                "Dimensions": [list(d) for d in dimensions],
+                "Metrics": [{"Name": name, "Unit": spec(name).unit} for name in names],
+            }
+        ],
+    }
 
 
 def units(publisher: str) -> dict[str, str]:

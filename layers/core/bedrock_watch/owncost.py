@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from bedrock_watch import costmodel
 from bedrock_watch.config import env_int, env_list, env_str
-from bedrock_watch.contract import OWN_COST_METRIC, alarm_name_prefix
+from bedrock_watch.contract import OWN_COST_METRIC, alarm_name_prefix, emf_metadata
 from bedrock_watch.costmodel import DAYS_PER_MONTH, GB, Bill, Usage
 from bedrock_watch.errors import BedrockWatchError
 
@@ -268,16 +268,7 @@ def own_monthly_bill(settings: OwnCostSettings, usage: OwnUsage) -> Bill:
 def own_cost_document(bill: Bill, namespace: str, now: datetime) -> dict[str, Any]:
     """OwnMonthlyCostUSD as an EMF document (dimension set []), with the bill's lines as fields."""
     document: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": int(now.timestamp() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": namespace,
-                    "Dimensions": [[]],
-                    "Metrics": [{"Name": OWN_COST_METRIC, "Unit": "None"}],
-                }
-            ],
-        },
+        "_aws": emf_metadata(namespace, int(now.timestamp() * 1000), (OWN_COST_METRIC,)),
         OWN_COST_METRIC: round(bill.total, 4),
     }
     for line in bill.lines:

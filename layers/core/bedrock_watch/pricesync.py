@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from bedrock_watch.config import env_float, env_str
-from bedrock_watch.contract import PRICE_SYNC_METRICS
+from bedrock_watch.contract import emf_metadata
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.pricing import RATE_FIELDS, PriceBook, RateSet, shipped_document
 
@@ -387,19 +387,7 @@ def metrics_document(
 ) -> dict[str, Any]:
     """EMF: PriceAgeHours, PriceSyncFailed, PriceChangesHeld (dimension set [] only)."""
     values = {"PriceAgeHours": round(age_hours, 3), "PriceSyncFailed": int(failed), "PriceChangesHeld": held}
-    return {
-        "_aws": {
-            "Timestamp": int(now.timestamp() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": namespace,
-                    "Dimensions": [[]],
-                    "Metrics": [{"Name": name, "Unit": PRICE_SYNC_METRICS[name]} for name in values],
-                }
-            ],
-        },
-        **values,
-    }
+    return {"_aws": emf_metadata(namespace, int(now.timestamp() * 1000), values), **values}
 
 
 # ---------------------------------------------------------------------------- the meter's side

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from bedrock_watch.contract import ENDPOINT_METRICS, REFUSED_REQUESTS
+from bedrock_watch.contract import REFUSED_REQUESTS, emf_metadata
 from bedrock_watch.errors import BedrockWatchError
 
 MAX_FIELD = 200  # characters of a refusal reason or source kept in the log
@@ -136,16 +136,7 @@ class Refusals:
     def record(self, *, endpoint: str, reason: str, source: str = "") -> None:
         """One refused request: the metric sample and its reason, endpoint and source as fields."""
         document = {
-            "_aws": {
-                "Timestamp": int(self.clock() * 1000),
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": self.namespace,
-                        "Dimensions": [[]],
-                        "Metrics": [{"Name": REFUSED_REQUESTS, "Unit": ENDPOINT_METRICS[REFUSED_REQUESTS]}],
-                    }
-                ],
-            },
+            "_aws": emf_metadata(self.namespace, int(self.clock() * 1000), (REFUSED_REQUESTS,)),
             REFUSED_REQUESTS: 1,
             "message": "request refused",
             "endpoint": endpoint,
