@@ -118,7 +118,7 @@ def measured(level: str = contract.DEFAULT_METRIC_DETAIL, records: int = 4000) -
     counts: dict[str, int] = defaultdict(int)
     for record in parsed:
         batch = MeteredBatch(record.timestamp_ms)
-        meter._add(record, batch)
+        meter.add_records((record,), batch)
         (series,) = batch.series.values()
         for name, value in series.sums.items():
             if value or name in contract.ALWAYS_PRESENT_METRICS:
@@ -153,7 +153,7 @@ def _render_bytes(
         )
         if not one_series:
             same = replace(same, application=f"app-{i}")
-        meter._add(same, batch)
+        meter.add_records((same,), batch)
     documents, _ = writer.documents(batch.series, {}, now_ms=batch.now_ms)
     return float(len(EmfWriter.render(documents))), len(documents)
 

@@ -38,9 +38,9 @@ from bedrock_watch.contract import (
 from bedrock_watch.emf import MINUTE_MS, TIER_AS_REQUESTED, EmfWriter, Series, SeriesKey, minute_of
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 from bedrock_watch.pricesync import PriceDocumentStore, PriceSource
-from bedrock_watch.pricing import PriceBook, usd
+from bedrock_watch.pricing import PriceBook, tokens_usd
 from bedrock_watch.profiles import ProfileResolver
-from bedrock_watch.records import InvocationRecord, Malformed, ModelKind, parse_line
+from bedrock_watch.records import InvocationRecord, ModelKind, RecordRow, read_events
 
 GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # zlib's gzip mode: one member, faster than the gzip module
 # The largest delivery the bench can build inside Lambda's 1 MB event decompresses to ~9.4 MB and
@@ -389,28 +389,12 @@ class Meter:
         """Meter decoded log events into series without rendering EMF (the sandbox's `report`
         folds these into its own bounded aggregates)."""
         batch = MeteredBatch(int(time.time() * 1000) if now_ms is None else now_ms)
-        summary = batch.summary
-        key = self.settings.application_key
-        add = self._add
-        count = 0
-        for log_event in log_events:
-            count += 1
-            try:
-                timestamp = log_event["timestamp"]
-                if type(timestamp) is not int:
-                    timestamp = int(timestamp)
-                message = log_event["message"]
-            except (KeyError, TypeError, ValueError):
-                batch.malformed(batch.now_ms, "log event without timestamp or message")
-                continue
-            parsed = parse_line(message, timestamp_ms=timestamp, application_key=key)
-            if type(parsed) is InvocationRecord:
-                add(parsed, batch)
-            elif isinstance(parsed, Malformed):
-                batch.malformed(timestamp, parsed.reason)
-            else:
-                summary.skipped += 1
-        summary.log_events += count
+        read = read_events(log_events, self.settings.application_key, batch.now_ms)
+        for timestamp, reason in read.malformed:
+            batch.malformed(timestamp, reason)
+        batch.summary.log_events += read.events
+        batch.summary.skipped += read.skipped
+        self._aggregate(read.rows, batch)
         return batch
 
     def meter_records(
@@ -418,10 +402,14 @@ class Meter:
     ) -> MeteringResult:
         """Meter records that are already parsed (the benchmark and tests use this)."""
         batch = MeteredBatch(int(time.time() * 1000) if now_ms is None else now_ms)
-        for record in records:
-            batch.summary.log_events += 1
-            self._add(record, batch)
+        records = list(records)
+        batch.summary.log_events += len(records)
+        self.add_records(records, batch)
         return self._finish(batch)
+
+    def add_records(self, records: Iterable[InvocationRecord], batch: MeteredBatch) -> None:
+        """Add parsed records to `batch`'s series, as the meter adds the lines it parses."""
+        self._aggregate([record.row() for record in records], batch)
 
     def _finish(self, batch: MeteredBatch) -> MeteringResult:
         summary = batch.summary
@@ -439,102 +427,127 @@ class Meter:
         summary.emf_bytes = len(emf)
         return MeteringResult(emf, summary)
 
-    def _add(self, record: InvocationRecord, batch: MeteredBatch) -> None:
-        """Add one record to its series unless it repeats a request id already in the batch.
+    def _aggregate(self, rows: Iterable[RecordRow], batch: MeteredBatch) -> None:
+        """Add each row to its series unless it repeats a request id already in the batch.
 
-        The hot path of the function (once per record): plain tuples as keys, attributes read
-        once into locals, no work for figures that are zero, and no per-record function calls
-        beyond pricing (known application names are a dict lookup, not a guard call).
-        """
-        request_id = record.request_id
-        if request_id:
-            seen = batch.seen
-            if request_id in seen:
-                batch.summary.duplicates += 1
-                return
-            seen.add(request_id)
-        batch.summary.records += 1
-        model = record.model
-        if model.kind is _APPLICATION_PROFILE:
-            model = self.resolver.resolve(model)
-        timestamp = record.timestamp_ms
-        raw_application = record.application
-        application = (
-            (self._known_application(raw_application) or self.applications(raw_application))
-            if raw_application
-            else UNATTRIBUTED
-        )
-        minute = timestamp - timestamp % MINUTE_MS
-        # Route and identity enter the key as logged; only a key not seen yet in this batch goes
-        # through their guards (so the per-record cost is one tuple and one look-up). A value the
-        # guards change (cut, or `other` past the cap) then costs a second look-up per record.
-        key = (minute, model.base_id, application, record.route, record.identity)
-        figures = batch.series.get(key)
-        if figures is None:
-            route, identity = record.route, record.identity
-            key = (
-                minute,
-                model.base_id,
-                application,
-                None if route is None else self.routes(route),
-                None if identity is None else self.identities(identity),
+        The hot path of the function (once per record): each row is unpacked into locals in one
+        step, keys are plain tuples, figures that are zero cost nothing, and the only per-record
+        calls are the price look-up and its arithmetic (known application names are a dict
+        lookup, not a guard call)."""
+        summary = batch.summary
+        series = batch.series
+        find = series.get
+        seen = batch.seen
+        remember = seen.add
+        price_of = self.price_book.price_of
+        known_application = self._known_application
+        resolve = self.resolver.resolve
+        records = duplicates = unpriced = as_requested = 0
+        for (
+            request_id,
+            timestamp,
+            _operation,
+            logged_model,
+            region,
+            _inference_region,
+            raw_application,
+            logged_input,
+            cache_read,
+            cache_write,
+            one_hour,
+            output_tokens,
+            latency,
+            ttft,
+            stop,
+            tier,
+            error_code,
+            error_cls,
+            guardrail,
+            tier_requested,
+            route,
+            identity,
+        ) in rows:
+            if request_id:
+                if request_id in seen:
+                    duplicates += 1
+                    continue
+                remember(request_id)
+            records += 1
+            model = resolve(logged_model) if logged_model.kind is _APPLICATION_PROFILE else logged_model
+            input_tokens = logged_input
+            application = (
+                (known_application(raw_application) or self.applications(raw_application))
+                if raw_application
+                else UNATTRIBUTED
             )
-            figures = batch.series.get(key)
+            # Route and identity enter the key as logged; only a key not seen yet in this batch
+            # goes through their guards (so the per-record cost is one tuple and one look-up). A
+            # value the guards change (cut, or `other` past the cap) then costs a second look-up.
+            key = (timestamp - timestamp % MINUTE_MS, model.base_id, application, route, identity)
+            figures = find(key)
             if figures is None:
-                figures = batch.series[key] = Series()
-        sums = figures.sums
-        sums["Requests"] += 1
-        input_tokens = record.input_tokens
-        output_tokens = record.output_tokens
-        if record.error_code is not None:
-            # Failed requests carry no bodies and are not billed: count the error and its class.
-            sums["Errors"] += 1
-            if record.error_class is not None:
-                sums[record.error_class.value] += 1
-            if input_tokens or output_tokens:
-                sums["InputTokens"] += input_tokens
-                sums["OutputTokens"] += output_tokens
-                sums["TotalTokens"] += input_tokens + output_tokens
-            return  # and cost nothing (PriceBook.cost of a failed request is 0)
-        price = self.price_book.price_for(record, model)
-        cache_read = record.cache_read_tokens
-        if cache_read and price is not None and price.input_includes_cache_read:
-            # This model's logged input count already holds the cache reads: count them once.
-            input_tokens = input_tokens - cache_read if input_tokens > cache_read else 0
-        sums["InputTokens"] += input_tokens
-        sums["OutputTokens"] += output_tokens
-        total = input_tokens + output_tokens
-        if cache_read:
-            sums["CacheReadInputTokens"] += cache_read
-            total += cache_read
-        cache_write = record.cache_write_tokens
-        if cache_write:
-            sums["CacheWriteInputTokens"] += cache_write
-            total += cache_write
-        sums["TotalTokens"] += total
-        stop = record.stop_reason
-        if stop == "max_tokens":
-            sums["TruncatedResponses"] += 1
-        if record.guardrail_intervened or stop in GUARDRAIL_STOP_REASONS:
-            sums["GuardrailInterventions"] += 1
-        cost = None if price is None else usd(record, price)
-        if cost is None:
-            sums["UnpricedRequests"] += 1
-            batch.summary.unpriced += 1
-        else:
-            sums["CostUSD"] += cost
-        if record.service_tier_requested:
-            # Priced at the tier the request asked for: no served tier was logged (an EMF property).
-            figures.properties[TIER_AS_REQUESTED] = figures.properties.get(TIER_AS_REQUESTED, 0) + 1
-            batch.summary.tier_as_requested += 1
-        latency = record.latency_ms
-        ttft = record.ttft_ms
-        if ttft is not None:
-            # Whole milliseconds as ints: `812` instead of `812.0` is two bytes less per sample.
-            figures.samples["TimeToFirstToken"].append(int(ttft) if ttft.is_integer() else ttft)
-        if latency is not None:
-            samples = figures.samples
-            samples["Latency"].append(int(latency) if latency.is_integer() else latency)
-            generating_ms = latency - ttft if ttft is not None and ttft < latency else latency
-            if output_tokens and generating_ms > 0:
-                samples["OutputTokensPerSecond"].append(round(output_tokens * 1000 / generating_ms, 1))
+                key = (
+                    key[0],
+                    key[1],
+                    application,
+                    None if route is None else self.routes(route),
+                    None if identity is None else self.identities(identity),
+                )
+                figures = find(key)
+                if figures is None:
+                    figures = series[key] = Series()
+            sums = figures.sums
+            sums["Requests"] += 1
+            if error_code is not None:
+                # Failed requests carry no bodies and are not billed: count the error and its class.
+                sums["Errors"] += 1
+                if error_cls is not None:
+                    sums[error_cls.value] += 1
+                if input_tokens or output_tokens:
+                    sums["InputTokens"] += input_tokens
+                    sums["OutputTokens"] += output_tokens
+                    sums["TotalTokens"] += input_tokens + output_tokens
+                continue  # and cost nothing (PriceBook.cost of a failed request is 0)
+            price = price_of(model, region, tier)
+            cost = None
+            if price is not None:
+                cost = tokens_usd(price, logged_input, cache_read, cache_write, one_hour, output_tokens)
+                if cache_read and price.input_includes_cache_read:
+                    # This model's logged input count already holds the cache reads: count them once.
+                    input_tokens = logged_input - cache_read if logged_input > cache_read else 0
+            sums["InputTokens"] += input_tokens
+            sums["OutputTokens"] += output_tokens
+            total = input_tokens + output_tokens
+            if cache_read:
+                sums["CacheReadInputTokens"] += cache_read
+                total += cache_read
+            if cache_write:
+                sums["CacheWriteInputTokens"] += cache_write
+                total += cache_write
+            sums["TotalTokens"] += total
+            if stop == "max_tokens":
+                sums["TruncatedResponses"] += 1
+            if guardrail or stop in GUARDRAIL_STOP_REASONS:
+                sums["GuardrailInterventions"] += 1
+            if cost is None:
+                sums["UnpricedRequests"] += 1
+                unpriced += 1
+            else:
+                sums["CostUSD"] += cost
+            if tier_requested:
+                # Priced at the tier the request asked for: no served tier was logged (an EMF property).
+                properties = figures.properties
+                properties[TIER_AS_REQUESTED] = properties.get(TIER_AS_REQUESTED, 0) + 1
+                as_requested += 1
+            if ttft is not None:  # whole milliseconds are ints already (records._millis)
+                figures.samples["TimeToFirstToken"].append(ttft)
+            if latency is not None:
+                samples = figures.samples
+                samples["Latency"].append(latency)
+                generating_ms = latency - ttft if ttft is not None and ttft < latency else latency
+                if output_tokens and generating_ms > 0:
+                    samples["OutputTokensPerSecond"].append(round(output_tokens * 1000 / generating_ms, 1))
+        summary.records += records
+        summary.duplicates += duplicates
+        summary.unpriced += unpriced
+        summary.tier_as_requested += as_requested

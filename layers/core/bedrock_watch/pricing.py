@@ -517,14 +517,18 @@ class PriceBook:
         """The rates that apply to `record` served by `model`, or None when no price is known;
         `usd(record, price)` is then its cost (the meter reads `input_includes_cache_read` off the
         same object, so a record costs one price look-up)."""
+        return self.price_of(model, record.region, record.service_tier, batch)
+
+    def price_of(self, model: ModelRef, region: str, tier: str | None, batch: bool = False) -> Price | None:
+        """price_for by the record's region and served tier (the meter's hot path holds no record)."""
         # Once per record on the metering hot path: one tuple and one dict lookup; the price of a
         # (model, region, scope, tier) is resolved once.
-        key = (model.base_id, record.region, model.geo or model.scope, record.service_tier, batch)
+        key = (model.base_id, region, model.geo or model.scope, tier, batch)
         price = self._resolved.get(key)
         if price is None and key not in self._resolved:
             if len(self._resolved) >= 4096:
                 self._resolved.clear()  # a caller inventing ids must not grow memory without bound
-            price = self._resolved[key] = self._resolve(model, record.region, record.service_tier, batch)
+            price = self._resolved[key] = self._resolve(model, region, tier, batch)
         return price
 
     def __contains__(self, model_id: object) -> bool:
@@ -540,10 +544,21 @@ class PriceBook:
 
 def usd(record: InvocationRecord, price: Price) -> float | None:
     """USD for a successful `record` at `price` (None when a token kind it used has no rate)."""
-    input_tokens = record.input_tokens
-    cache_read = record.cache_read_tokens
-    cache_write = record.cache_write_tokens
-    one_hour = record.cache_write_1h_tokens
+    return tokens_usd(
+        price,
+        record.input_tokens,
+        record.cache_read_tokens,
+        record.cache_write_tokens,
+        record.cache_write_1h_tokens,
+        record.output_tokens,
+    )
+
+
+def tokens_usd(  # noqa: PLR0917 - positional on purpose: the meter calls it once per record
+    price: Price, input_tokens: int, cache_read: int, cache_write: int, one_hour: int, output_tokens: int
+) -> float | None:
+    """usd() of a request's logged token counts (input as logged; cache_write all writes, one_hour
+    the 1-hour part of them)."""
     five_minute = cache_write - one_hour
     if cache_read and price.input_includes_cache_read:
         input_tokens = input_tokens - cache_read if input_tokens > cache_read else 0
@@ -560,7 +575,7 @@ def usd(record: InvocationRecord, price: Price) -> float | None:
         if price.cache_write_1h is None:
             return None
         input_side += one_hour * price.cache_write_1h
-    output_side = record.output_tokens * price.output
+    output_side = output_tokens * price.output
 
     above = price.long_context_above
     if above is not None:

@@ -1,13 +1,16 @@
 """One Bedrock model-invocation log line -> a typed record (FACTS §1).
 
-The dataclasses are the interface the metering pipeline builds on; `parse_line` is the only
-entry point it needs.
+The dataclasses are the interface the pipeline builds on; `parse_line` is the entry point for one
+line, and `read_events` the same parse over a delivery for the metering hot path, which takes the
+fields as plain tuples (RecordRow) instead of records.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, Final, NoReturn
 
 import orjson
@@ -95,6 +98,40 @@ class InvocationRecord:
     def truncated(self) -> bool:
         return self.stop_reason == "max_tokens"
 
+    def row(self) -> RecordRow:
+        """The record's fields in their order, as `read_events` gives them."""
+        return _ROW(self)
+
+
+# An InvocationRecord's fields as a plain tuple, in the dataclass's order: what `read_events` gives
+# and the meter aggregates (a tuple is built and unpacked in C; a 22-field dataclass costs more to
+# build than everything the meter then does with it).
+RecordRow = tuple[
+    str,  # request_id
+    int,  # timestamp_ms
+    str,  # operation
+    ModelRef,  # model
+    str,  # region
+    str | None,  # inference_region
+    str | None,  # application
+    int,  # input_tokens
+    int,  # cache_read_tokens
+    int,  # cache_write_tokens
+    int,  # cache_write_1h_tokens
+    int,  # output_tokens
+    float | None,  # latency_ms
+    float | None,  # ttft_ms
+    str | None,  # stop_reason
+    str | None,  # service_tier
+    str | None,  # error_code
+    ErrorClass | None,  # error_class
+    bool,  # guardrail_intervened
+    bool,  # service_tier_requested
+    str | None,  # route
+    str | None,  # identity
+]
+_ROW: Final = attrgetter(*(f.name for f in fields(InvocationRecord)))
+
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
@@ -119,6 +156,7 @@ class Skipped:
 SCHEMA_TYPE: Final = "ModelInvocationLog"
 SCHEMA_VERSION: Final = "1.0"
 SETUP_LINE: Final = "Permissions are correctly set for Amazon Bedrock logs."
+SETUP_LINE_REASON: Final = "setup-line"  # why the set-up line is Skipped
 
 # System inference-profile prefixes (FACTS §1.3); `global` is the only non-geographic one.
 GEO_PREFIXES: Final = frozenset({"us", "eu", "apac", "jp", "au", "ca", "us-gov"})
@@ -174,7 +212,7 @@ _GUARDRAIL_ACTION: Final = "amazon-bedrock-guardrailAction"
 
 
 class _Bad(Exception):
-    """Internal: the line is malformed for `reason` (never escapes parse_line)."""
+    """Internal: the line is malformed for `reason` (never escapes read_events)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -279,9 +317,13 @@ def _opt_str(record: dict[str, Any], key: str) -> str | None:
 
 
 def _millis(value: Any) -> float | None:
+    """Milliseconds as logged: whole ones stay ints (an EMF sample `812` is two bytes less than
+    `812.0`, and the meter appends samples as they come); negative or odd values are unknown."""
     # Body fields are model-specific, not the log schema: an odd value is ignored, not fatal.
-    if type(value) is int or type(value) is float:
-        return float(value) if value >= 0 else None
+    if type(value) is int:
+        return value if value >= 0 else None
+    if type(value) is float and value >= 0:
+        return int(value) if value.is_integer() else value
     return None
 
 
@@ -315,61 +357,77 @@ def _tier(value: Any) -> str | None:
     return None
 
 
-def _read_object_body(body: dict[str, Any], rec: InvocationRecord) -> None:
+# What a body adds to a record, in this order: (stop_reason, latency_ms, ttft_ms, service_tier,
+# cache_write_1h_tokens, guardrail_intervened). The readers return a tuple rather than write into
+# a record: the metering hot path never builds one (see RecordRow).
+BodyFigures = tuple[str | None, float | None, float | None, str | None, int, bool]
+_NO_BODY: Final[BodyFigures] = (None, None, None, None, 0, False)
+
+
+def _object_body(body: dict[str, Any]) -> BodyFigures:
     """Converse/ConverseStream bodies and InvokeModel bodies (one JSON object)."""
     get = body.get
     stop = get("stopReason")  # Converse and Nova: the common case, without the provider walk
     if type(stop) is not str:
         stop = _stop_reason_of(body)
     if stop is not None:
-        rec.stop_reason = _STOP_CACHE.get(stop) or _normalise_and_cache(stop)
+        stop = _STOP_CACHE.get(stop) or _normalise_and_cache(stop)
+    latency = ttft = tier = None
+    one_hour = 0
     metrics = get("metrics")
     if type(metrics) is dict:
-        rec.latency_ms = _millis(metrics.get("latencyMs"))
-    tier = get("serviceTier")
-    if tier is not None:
-        rec.service_tier = _tier(tier) or rec.service_tier
+        latency = _millis(metrics.get("latencyMs"))
+    value = get("serviceTier")
+    if value is not None:
+        tier = _tier(value)
     usage = get("usage")
     if type(usage) is dict and ("cache_creation" in usage or "cacheDetails" in usage):
-        rec.cache_write_1h_tokens = _one_hour_writes(usage)
+        one_hour = _one_hour_writes(usage)
     metadata = get("metadata")  # ConverseStream logged as its metadata event
     if type(metadata) is dict:
-        _read_stream_metadata(metadata, rec)
-    if get(_GUARDRAIL_ACTION) == "INTERVENED":
-        rec.guardrail_intervened = True
+        one_hour, tier = _stream_metadata(metadata, one_hour, tier)
     invocation = get(_INVOCATION_METRICS)
     if type(invocation) is dict:
-        _read_invocation_metrics(invocation, rec)
+        latency, ttft = _invocation_metrics(invocation, latency, ttft)
+    return stop, latency, ttft, tier, one_hour, get(_GUARDRAIL_ACTION) == "INTERVENED"
 
 
-def _read_stream_metadata(metadata: dict[str, Any], rec: InvocationRecord) -> None:
-    """A ConverseStream `metadata` event: usage (with `cacheDetails`) and the served tier."""
+def _stream_metadata(metadata: dict[str, Any], one_hour: int, tier: str | None) -> tuple[int, str | None]:
+    """A ConverseStream `metadata` event: usage (with `cacheDetails`) and the served tier, over
+    what was read before it."""
     usage = metadata.get("usage")
     if type(usage) is dict and "cacheDetails" in usage:
-        rec.cache_write_1h_tokens = _one_hour_writes(usage)
-    tier = metadata.get("serviceTier")
-    if tier is not None:
-        rec.service_tier = _tier(tier) or rec.service_tier
+        one_hour = _one_hour_writes(usage)
+    value = metadata.get("serviceTier")
+    if value is not None:
+        tier = _tier(value) or tier
+    return one_hour, tier
 
 
-def _read_invocation_metrics(metrics: dict[str, Any], rec: InvocationRecord) -> None:
-    latency = _millis(metrics.get("invocationLatency"))
-    if latency is not None:
-        rec.latency_ms = latency
-    ttft = _millis(metrics.get("firstByteLatency"))
-    if ttft is not None:
-        rec.ttft_ms = ttft
+def _invocation_metrics(
+    metrics: dict[str, Any], latency: float | None, ttft: float | None
+) -> tuple[float | None, float | None]:
+    found = _millis(metrics.get("invocationLatency"))
+    if found is not None:
+        latency = found
+    found = _millis(metrics.get("firstByteLatency"))
+    if found is not None:
+        ttft = found
+    return latency, ttft
 
 
-def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
+def _chunks_body(chunks: list[Any]) -> BodyFigures:
     """InvokeModelWithResponseStream: the body is the list of decoded stream chunks."""
     if not chunks:
-        return
+        return _NO_BODY
+    stop = latency = ttft = tier = None
+    one_hour = 0
+    guardrail = False
     first = chunks[0]
     if type(first) is dict and first.get("type") == "message_start":  # Anthropic-native
         message = first.get("message")
         if type(message) is dict:
-            rec.cache_write_1h_tokens = _one_hour_writes(message.get("usage"))
+            one_hour = _one_hour_writes(message.get("usage"))
     # Stop reason and invocation metrics sit in the last chunks: walk back until both are found.
     need_stop = need_metrics = True
     for chunk in reversed(chunks):
@@ -378,22 +436,23 @@ def _read_chunks(chunks: list[Any], rec: InvocationRecord) -> None:
         if need_metrics:
             invocation = chunk.get(_INVOCATION_METRICS)
             if type(invocation) is dict:
-                _read_invocation_metrics(invocation, rec)
+                latency, ttft = _invocation_metrics(invocation, latency, ttft)
                 need_metrics = False
         # ConverseStream / Nova metadata event (usage with cacheDetails, served tier): it comes
         # last, so the walk back (which stops once stop reason and metrics are found) meets it.
         metadata = chunk.get("metadata")
         if type(metadata) is dict:
-            _read_stream_metadata(metadata, rec)
+            one_hour, tier = _stream_metadata(metadata, one_hour, tier)
         if chunk.get(_GUARDRAIL_ACTION) == "INTERVENED":
-            rec.guardrail_intervened = True
+            guardrail = True
         if need_stop:
-            stop = _stop_reason_of(chunk)
-            if stop is not None:
-                rec.stop_reason = _STOP_CACHE.get(stop) or _normalise_and_cache(stop)
+            found = _stop_reason_of(chunk)
+            if found is not None:
+                stop = _STOP_CACHE.get(found) or _normalise_and_cache(found)
                 need_stop = False
         if not (need_stop or need_metrics):
             break
+    return stop, latency, ttft, tier, one_hour, guardrail
 
 
 def _stop_reason_of(obj: dict[str, Any]) -> str | None:
@@ -432,13 +491,13 @@ def _is_setup_line(message: str | bytes) -> bool:
 def _undecodable(message: str | bytes, err: orjson.JSONDecodeError) -> NoReturn:
     """Why `message` is not JSON: the set-up line is skipped, anything else is malformed."""
     if _is_setup_line(message):
-        raise _Skip("setup-line") from None
+        raise _Skip(SETUP_LINE_REASON) from None
     if "end of data" in str(err):
         raise _Bad("truncated JSON") from None
     raise _Bad("not JSON") from None
 
 
-def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecord:
+def _build(doc: Any, timestamp_ms: int, application_key: str) -> RecordRow:
     # The per-record hot path: every well-formed value takes one `get` and one type check; the
     # helpers (_count, _opt_str, parse_model_id) only run for odd values, to name the problem,
     # or on a cache miss. Checks run in the same order as the fields so a line with several
@@ -514,8 +573,30 @@ def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecor
     tier = get("serviceTier")
     model = _MODEL_CACHE.get(model_id) or parse_model_id(model_id)
 
-    # Positional: the field order of InvocationRecord (half the cost of keyword arguments).
-    rec = InvocationRecord(
+    body = out.get("outputBodyJson")
+    if type(body) is dict:
+        stop, latency, ttft, body_tier, one_hour, guardrail = _object_body(body)
+    elif type(body) is list:
+        stop, latency, ttft, body_tier, one_hour, guardrail = _chunks_body(body)
+    else:
+        stop, latency, ttft, body_tier, one_hour, guardrail = _NO_BODY
+    service_tier = body_tier or (None if tier is None else _tier(tier))
+    requested = False
+    if service_tier is None:
+        # No served tier logged: the tier the request asked for (Converse `serviceTier`), said so.
+        request = inp.get("inputBodyJson")
+        if type(request) is dict:
+            asked = request.get("serviceTier")
+            if asked is not None:
+                service_tier = _tier(asked)
+                requested = service_tier is not None
+    # The body's 1-hour figure refines the log's cache-write count; it can never exceed it.
+    if one_hour > cache_write_tokens:  # noqa: PLR1730 - min() is a call per record; this is rare
+        one_hour = cache_write_tokens
+    if stop in GUARDRAIL_STOP_REASONS:
+        guardrail = True
+    # The field order of InvocationRecord (RecordRow).
+    return (
         request_id,
         timestamp_ms,
         operation,
@@ -526,39 +607,68 @@ def _build(doc: Any, timestamp_ms: int, application_key: str) -> InvocationRecor
         input_tokens,
         cache_read_tokens,
         cache_write_tokens,
-        0,  # cache_write_1h_tokens: from the body below
+        one_hour,
         output_tokens,
-        None,  # latency_ms
-        None,  # ttft_ms
-        None,  # stop_reason
-        None if tier is None else _tier(tier),
+        latency,
+        ttft,
+        stop,
+        service_tier,
         error_code,
         error_class(error_code) if error_code else None,
-        False,  # guardrail_intervened: from the body below
-        False,  # service_tier_requested: below
+        guardrail,
+        requested,
         route,
         identity,
     )
 
-    body = out.get("outputBodyJson")
-    if type(body) is dict:
-        _read_object_body(body, rec)
-    elif type(body) is list:
-        _read_chunks(body, rec)
-    if rec.service_tier is None:
-        # No served tier logged: the tier the request asked for (Converse `serviceTier`), said so.
-        request = inp.get("inputBodyJson")
-        if type(request) is dict:
-            asked = request.get("serviceTier")
-            if asked is not None:
-                rec.service_tier = _tier(asked)
-                rec.service_tier_requested = rec.service_tier is not None
-    # The body's 1-hour figure refines the log's cache-write count; it can never exceed it.
-    if rec.cache_write_1h_tokens:  # rare: only Anthropic bodies with 1-hour cache writes
-        rec.cache_write_1h_tokens = min(rec.cache_write_1h_tokens, cache_write_tokens)
-    if rec.stop_reason in GUARDRAIL_STOP_REASONS:
-        rec.guardrail_intervened = True
-    return rec
+
+NO_TIMESTAMP_OR_MESSAGE: Final = "log event without timestamp or message"
+
+
+@dataclass(slots=True)
+class ReadEvents:
+    """What `read_events` made of a delivery's log events."""
+
+    rows: list[RecordRow]  # the invocation records, as rows
+    malformed: list[tuple[int, str]]  # (timestamp ms, reason) of each line that is not a record
+    skipped: int  # expected lines that are not records (the logging set-up line)
+    events: int  # log events read
+
+
+def read_events(log_events: Iterable[Mapping[str, Any]], application_key: str, now_ms: int) -> ReadEvents:
+    """Parse decoded log events (`{"timestamp": ms, "message": str}`) into rows, in one loop: the
+    metering hot path, where a call per line is a measurable part of the handler (parse_line
+    is this loop over one event). A log event without a usable timestamp or
+    message is malformed at `now_ms`. Never raises."""
+    rows: list[RecordRow] = []
+    malformed: list[tuple[int, str]] = []
+    keep = rows.append
+    loads = orjson.loads
+    build = _build
+    events = skipped = 0
+    for log_event in log_events:
+        events += 1
+        try:
+            timestamp = log_event["timestamp"]
+            if type(timestamp) is not int:
+                timestamp = int(timestamp)
+            message = log_event["message"]
+        except (KeyError, TypeError, ValueError):
+            malformed.append((now_ms, NO_TIMESTAMP_OR_MESSAGE))
+            continue
+        try:
+            try:
+                doc = loads(message)
+            except orjson.JSONDecodeError as err:
+                _undecodable(message, err)  # raises with the reason
+            keep(build(doc, timestamp, application_key))
+        except _Skip:
+            skipped += 1
+        except _Bad as bad:
+            malformed.append((timestamp, bad.reason))
+        except Exception as err:  # never let one line break a batch
+            malformed.append((timestamp, f"unparseable ({type(err).__name__})"))
+    return ReadEvents(rows, malformed, skipped, events)
 
 
 def parse_line(
@@ -570,15 +680,9 @@ def parse_line(
     as a metric or log field. Bodies in S3 (`*BodyS3Path`) are never fetched: token counts are
     inline in every record, and latency/stop reason are simply unknown for such records.
     """
-    try:
-        try:
-            doc = orjson.loads(message)
-        except orjson.JSONDecodeError as err:
-            _undecodable(message, err)  # raises with the reason
-        return _build(doc, timestamp_ms, application_key)
-    except _Skip as skip:
-        return Skipped(skip.reason)
-    except _Bad as bad:
-        return Malformed(bad.reason)
-    except Exception as err:  # never let one line break a batch
-        return Malformed(f"unparseable ({type(err).__name__})")
+    read = read_events(({"timestamp": timestamp_ms, "message": message},), application_key, timestamp_ms)
+    if read.rows:
+        return InvocationRecord(*read.rows[0])
+    if read.malformed:
+        return Malformed(read.malformed[0][1])
+    return Skipped(SETUP_LINE_REASON)

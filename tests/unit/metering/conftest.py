@@ -34,6 +34,9 @@ class FlatPrices:
         return False
 
     def price_for(self, record: InvocationRecord, model: ModelRef) -> Price | None:
+        return self.price_of(model, record.region, record.service_tier)
+
+    def price_of(self, model: ModelRef, region: str, tier: str | None) -> Price | None:
         # The same figures as `cost`, as the rates the meter applies itself (cache tokens free).
         if model.base_id.startswith("unpriced."):
             return None
