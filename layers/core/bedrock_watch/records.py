@@ -376,7 +376,9 @@ def _object_body(body: dict[str, Any]) -> BodyFigures:
     one_hour = 0
     metrics = get("metrics")
     if type(metrics) is dict:
-        latency = _millis(metrics.get("latencyMs"))
+        latency = metrics.get("latencyMs")
+        if type(latency) is not int or latency < 0:  # whole, non-negative: as logged (no call)
+            latency = _millis(latency)
     value = get("serviceTier")
     if value is not None:
         tier = _tier(value)
@@ -407,10 +409,14 @@ def _stream_metadata(metadata: dict[str, Any], one_hour: int, tier: str | None) 
 def _invocation_metrics(
     metrics: dict[str, Any], latency: float | None, ttft: float | None
 ) -> tuple[float | None, float | None]:
-    found = _millis(metrics.get("invocationLatency"))
+    found = metrics.get("invocationLatency")
+    if type(found) is not int or found < 0:  # whole, non-negative: as logged (no call)
+        found = _millis(found)
     if found is not None:
         latency = found
-    found = _millis(metrics.get("firstByteLatency"))
+    found = metrics.get("firstByteLatency")
+    if type(found) is not int or found < 0:
+        found = _millis(found)
     if found is not None:
         ttft = found
     return latency, ttft
