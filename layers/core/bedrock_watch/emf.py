@@ -40,6 +40,7 @@ TIER_AS_REQUESTED: Final = "TierPricedAsRequested"
 MAX_METRICS_PER_DOCUMENT: Final = 100
 MAX_VALUES_PER_METRIC: Final = 100
 MINUTE_MS: Final = 60_000
+MAX_CACHED_DIRECTIVES: Final = 512  # EmfWriter keeps at most this many directive lists
 # CloudWatch drops EMF metrics older than 14 days or more than 2 hours ahead; keep a minute of margin.
 MAX_AGE_MS: Final = 14 * 24 * 3600 * 1000 - MINUTE_MS
 MAX_AHEAD_MS: Final = 2 * 3600 * 1000 - MINUTE_MS
@@ -121,20 +122,27 @@ class EmfWriter:
         groups = directive_groups(level)
         self._group_dimensions: list[list[list[str]]] = [[list(s) for s in sets] for sets, _ in groups]
         self._group_of: dict[str, int] = {name: i for i, (_, names) in enumerate(groups) for name in names}
+        # A document's directives depend only on which metrics it holds, and batches repeat the
+        # same few combinations: each is built once and shared (orjson serialises it as-is).
+        self._directives: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
     def _directive(self, timestamp_ms: int, names: Iterable[str]) -> dict[str, Any]:
-        grouped: dict[int, list[dict[str, str]]] = {}
-        for name in names:
-            group = self._group_of.get(name)
-            if group is not None:
-                grouped.setdefault(group, []).append(_DEFINITIONS[name])
-        return {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [
+        held = tuple(names)
+        directives = self._directives.get(held)
+        if directives is None:
+            grouped: dict[int, list[dict[str, str]]] = {}
+            for name in held:
+                group = self._group_of.get(name)
+                if group is not None:
+                    grouped.setdefault(group, []).append(_DEFINITIONS[name])
+            directives = [
                 {"Namespace": self.namespace, "Dimensions": self._group_dimensions[group], "Metrics": metrics}
                 for group, metrics in sorted(grouped.items())
-            ],
-        }
+            ]
+            if len(self._directives) >= MAX_CACHED_DIRECTIVES:
+                self._directives.clear()  # bounded: the combinations are few, but never trust that
+            self._directives[held] = directives
+        return {"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}
 
     def series_documents(self, key: SeriesKey, series: Series, timestamp_ms: int) -> Iterator[dict[str, Any]]:
         """The documents of one series: the first carries every non-zero sum (and Requests/Errors
