@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import orjson
 
+from bedrock_watch.budgets import parse_application_budgets
 from bedrock_watch.config import env_int, env_json, env_str
 from bedrock_watch.contract import (
     DEFAULT_METRIC_DETAIL,
@@ -109,14 +110,13 @@ class MeteringSettings:
                 f"environment variable METRIC_DETAIL must be one of {', '.join(METRIC_DETAIL_LEVELS)}, "
                 f"got {detail!r}"
             )
-        budgets = env_json("APPLICATION_BUDGETS", {}, environ)
-        if not isinstance(budgets, dict):
-            raise ConfigurationError("environment variable APPLICATION_BUDGETS must be a JSON object")
+        # The budget guard's own parser: the meter must admit exactly the names it pages for.
+        budgets = parse_application_budgets(env_str("APPLICATION_BUDGETS", "{}", environ))
         return cls(
             namespace=env_str("METRICS_NAMESPACE", "BedrockWatch", environ),
             metric_detail=detail,
             fleet_guard=env_str("APPLICATION_GUARD_SCOPE", "container", environ) == "fleet",
-            budgeted_applications=frozenset(str(name) for name in budgets),
+            budgeted_applications=frozenset(budgets),
             application_key=env_str("APPLICATION_METADATA_KEY", "application", environ),
             max_applications=env_int("MAX_APPLICATIONS", 50, minimum=1, environ=environ),
             price_overrides=overrides,

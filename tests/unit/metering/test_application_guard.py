@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from bedrock_watch.budgets import parse_application_budgets
+from bedrock_watch.errors import ConfigurationError
 from bedrock_watch.metering import ApplicationGuard, FleetApplications, MeteringSettings
 
 
@@ -86,3 +90,23 @@ def test_the_deployed_function_counts_the_fleet_and_knows_the_budgets() -> None:
     assert settings.fleet_guard is True
     assert settings.budgeted_applications == {"chat", "search"}
     assert MeteringSettings.from_env({}).fleet_guard is False
+
+
+@pytest.mark.parametrize(
+    ("budgets", "named"),
+    [
+        ("[1, 2]", "must be a JSON object"),
+        ('{"chat": -5}', "APPLICATION_BUDGETS['chat']"),
+        ("{not json", "is not valid JSON"),
+    ],
+)
+def test_the_meter_refuses_application_budgets_the_budget_guard_would_refuse(
+    budgets: str, named: str
+) -> None:
+    """One parser for both functions: the meter must reserve exactly the names the guard pages for."""
+    with pytest.raises(ConfigurationError, match="APPLICATION_BUDGETS") as meter_error:
+        MeteringSettings.from_env({"APPLICATION_BUDGETS": budgets})
+    with pytest.raises(ConfigurationError) as guard_error:
+        parse_application_budgets(budgets)
+    assert named in str(meter_error.value)
+    assert str(meter_error.value) == str(guard_error.value)
