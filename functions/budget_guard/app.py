@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bedrock_watch.budgets import BudgetGuardSettings, emf_documents, guard_budgets
-from bedrock_watch.config import event_now
+from bedrock_watch.config import aws_client, event_now
 from bedrock_watch.owncost import (
     OwnCostError,
     OwnCostSettings,
@@ -35,10 +35,9 @@ _CLIENTS: dict[str, Any] = {}
 
 
 def _client(service: str) -> Any:
+    """One client per service for the container's life (standard retries), built on first use."""
     if service not in _CLIENTS:
-        import boto3
-
-        _CLIENTS[service] = boto3.client(service)  # type: ignore[call-overload]
+        _CLIENTS[service] = aws_client(service)
     return _CLIENTS[service]
 
 
@@ -68,7 +67,7 @@ def publish_own_cost(now: datetime) -> float | None:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = event_now(event)
-    statuses = guard_budgets(SETTINGS, now)
+    statuses = guard_budgets(SETTINGS, now, _client("cloudwatch"))
     for document in emf_documents(statuses, SETTINGS.namespace, now):
         sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
     own_cost = publish_own_cost(now) if is_hourly_run(now, OWN_COST.schedule) else None

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from bedrock_watch.config import env_float, env_list, env_str
+from bedrock_watch.config import aws_client, env_float, env_list, env_str
 from bedrock_watch.contract import (
     BILLING_METRICS,
     DIMENSION_MODEL,
@@ -331,13 +331,7 @@ class BillCheckSettings:
 
 def make_clients() -> tuple[Any, Any]:
     """(Cost Explorer client — its endpoint is in us-east-1 — , CloudWatch client), standard retries."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries={"mode": "standard", "max_attempts": 5})
-    return boto3.client("ce", region_name=CE_ENDPOINT_REGION, config=config), boto3.client(
-        "cloudwatch", config=config
-    )
+    return aws_client("ce", CE_ENDPOINT_REGION), aws_client("cloudwatch")
 
 
 def check_bill(settings: BillCheckSettings, now: datetime, *, ce: Any, cloudwatch: Any) -> BillCheck:

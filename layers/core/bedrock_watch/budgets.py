@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from bedrock_watch.config import env_str
+from bedrock_watch.config import aws_client, env_str
 from bedrock_watch.contract import DIMENSION_APPLICATION, emf_metadata
 from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 
@@ -222,10 +222,7 @@ def read_hourly_spend(
     """Hourly `CostUSD` sums since the start of `now`'s month: key None is the whole stack
     (dimension set []), other keys are applications (dimension set [Application])."""
     if client is None:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client("cloudwatch", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+        client = aws_client("cloudwatch")
     from botocore.exceptions import BotoCoreError, ClientError
 
     start, _ = month_window(now)

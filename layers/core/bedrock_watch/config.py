@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from bedrock_watch.errors import ConfigurationError
 
@@ -90,3 +90,17 @@ def event_now(event: Any) -> datetime:
     if moment.tzinfo is None:
         raise ConfigurationError(f"event field 'now' must carry a UTC offset, got {raw!r}")
     return moment.astimezone(UTC)
+
+
+RETRY_ATTEMPTS: Final = 5  # the SDK's standard retry mode: throttles and 5xx, with backoff
+
+
+def aws_client(service: str, region: str | None = None, *, attempts: int = RETRY_ATTEMPTS) -> Any:
+    """A boto3 client with the SDK's standard retries (`attempts` in all). boto3 is imported
+    here, on first use, so a module that needs a client only sometimes keeps it out of its
+    import (the metering handler's import budget)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": attempts})
+    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]

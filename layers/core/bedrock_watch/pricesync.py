@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from bedrock_watch.config import env_float, env_str
+from bedrock_watch.config import aws_client, env_float, env_str
 from bedrock_watch.contract import emf_metadata
 from bedrock_watch.errors import BedrockWatchError
 from bedrock_watch.pricing import RATE_FIELDS, PriceBook, RateSet, shipped_document
@@ -111,11 +111,7 @@ def listed_prices(items: Iterable[str | Mapping[str, Any]], service_code: str) -
 
 def make_pricing_client() -> Any:
     """A Price List client (its endpoint is in us-east-1), standard retries."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries={"mode": "standard", "max_attempts": 5})
-    return boto3.client("pricing", region_name=PRICING_ENDPOINT_REGION, config=config)
+    return aws_client("pricing", PRICING_ENDPOINT_REGION)
 
 
 def read_price_list(client: Any, region: str) -> list[ListedPrice]:
