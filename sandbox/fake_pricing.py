@@ -1,7 +1,9 @@
-"""The AWS Price List for the sandbox: moto has no `pricing` service, so the price sync's client is
-replaced by this small fake serving `events/pricing/get-products.json` (pages in the API
-reference's shape, PriceList items as JSON text, as the real API sends them). Requests are
-checked against botocore's service model, so a wrong parameter fails here as it would in AWS.
+"""The AWS Price List for the sandbox: moto has no `pricing` service, so pricing:GetProducts is
+answered by this small fake serving `events/pricing/get-products.json` (pages in the API
+reference's shape, PriceList items as JSON text, as the real API sends them), through
+`sandbox.shims.unemulated`: the price sync keeps its real botocore client, which validates the
+request against the service model and is recorded with the function's role, so a wrong
+parameter or a missing grant fails here as it would in AWS.
 
     with price_list() as fake:       # the documented sample
         fake.set_price("AmazonBedrock", "NOVAPROIN0001", "0.0006")
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sandbox.events import load_event
+from sandbox.shims import ServiceError, unemulated
 
 
 class FakePriceList:
@@ -29,9 +32,6 @@ class FakePriceList:
         )
         self.calls: list[dict[str, Any]] = []
         self._error: str | None = None
-        import botocore.session
-
-        self._model = botocore.session.get_session().get_service_model("pricing")
 
     def fail(self, code: str = "InternalErrorException") -> None:
         self._error = code
@@ -49,17 +49,9 @@ class FakePriceList:
         raise KeyError(f"no sku {sku} in {service_code}")
 
     def get_products(self, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
-        from botocore.validate import validate_parameters
-
-        shape = self._model.operation_model("GetProducts").input_shape
-        assert shape is not None
-        validate_parameters(kwargs, shape)
         self.calls.append(kwargs)
         if self._error is not None:
-            raise ClientError(
-                {"Error": {"Code": self._error, "Message": "the sandbox's Price List fails"}}, "GetProducts"
-            )
+            raise ServiceError(self._error, "the sandbox's Price List fails")
         page = self.pages.get(kwargs["ServiceCode"], {"FormatVersion": "aws_v1", "PriceList": []})
         wanted = {f["Field"]: f["Value"] for f in kwargs.get("Filters", [])}
         items = [
@@ -72,13 +64,7 @@ class FakePriceList:
 
 @contextlib.contextmanager
 def price_list(fake: FakePriceList | None = None) -> Iterator[FakePriceList]:
-    """Point the price sync at a fake Price List for the duration."""
-    from bedrock_watch import pricesync
-
+    """Answer pricing:GetProducts from a fake Price List for the duration."""
     fake = fake or FakePriceList()
-    original = pricesync.make_pricing_client
-    pricesync.make_pricing_client = lambda: fake
-    try:
+    with unemulated({("pricing", "GetProducts"): lambda params: fake.get_products(**params)}):
         yield fake
-    finally:
-        pricesync.make_pricing_client = original

@@ -28,6 +28,13 @@
    lock too: moto's scan walks a plain dict that a concurrent write can change under it
    ("dictionary changed size during iteration", which DynamoDB never answers).
 
+5. `unemulated()`: operations moto has no backend for (bedrock:GetInferenceProfile,
+   pricing:GetProducts) are answered in process *behind* a real botocore client: the client
+   validates and serialises the request, and is recorded with its role, exactly as for AWS; the
+   fake's answer is encoded as the service's JSON wire format and parsed back by botocore's own
+   parser for the operation's output shape, and an error comes back as the service's error code
+   (a ClientError subclass of the client's own `exceptions`). Only the network hop is replaced.
+
 None changes what the code under test does; they only replace what moto lacks or gets wrong. While
 `sandbox.calls.recording()` is active, the Lambda shim also says which role each handler runs
 as, so the calls it makes can be checked against the template's IAM (tests/conftest.py).
@@ -48,7 +55,7 @@ import threading
 import traceback
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -402,3 +409,96 @@ def closed_task_tokens() -> Iterator[None]:
                 )
             )
         yield
+
+
+# ------------------------------------------------------------------ 5. operations moto lacks
+
+# (service name, operation name) -> the fake: api params in, the operation's output out (or
+# ServiceError raised). Shared by every client while `unemulated` is active.
+Fake = Callable[[dict[str, Any]], dict[str, Any]]
+_FAKES: dict[tuple[str, str], Fake] = {}
+_FAKES_LOCK = threading.Lock()
+_PARAMS = "sandbox.api_params"  # where the request context keeps the call's parameters
+
+
+class ServiceError(Exception):
+    """What a fake raises to answer as AWS does on failure: the error code, its HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class _Body:
+    """The raw body of a faked HTTP answer (what botocore's AWSResponse streams)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def _wire_answer(client: Any, operation_model: Any, fake: Fake, params: dict[str, Any]) -> tuple[Any, Any]:
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+    from botocore.parsers import create_parser
+
+    headers: dict[str, str] = {"content-type": "application/x-amz-json-1.1"}
+    try:
+        status, body = 200, fake(params)
+    except ServiceError as err:
+        status, body = err.status, {"__type": err.code, "message": err.message}
+        headers["x-amzn-errortype"] = err.code
+    raw = json.dumps(body, default=_wire_value).encode()
+    parser = create_parser(client.meta.service_model.protocol)
+    parsed = parser.parse(
+        {"status_code": status, "headers": headers, "body": raw}, operation_model.output_shape
+    )
+    return AWSResponse(client.meta.endpoint_url, status, HTTPHeaders.from_dict(headers), _Body(raw)), parsed
+
+
+def _wire_value(value: Any) -> Any:
+    # timestamps go over the wire as epoch seconds (the JSON protocols' default)
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    raise TypeError(f"{type(value).__name__} cannot go over the wire")
+
+
+@contextlib.contextmanager
+def unemulated(fakes: dict[tuple[str, str], Fake]) -> Iterator[None]:
+    """Answer `fakes`' operations (service, operation) for every botocore client while active."""
+    from botocore.client import BaseClient
+
+    with _FAKES_LOCK:
+        clash = set(fakes) & set(_FAKES)
+        if clash:
+            raise RuntimeError(f"operations already faked: {sorted(clash)}")
+        first = not _FAKES
+        _FAKES.update(fakes)
+    patches = contextlib.ExitStack()
+    if first:
+        convert = BaseClient._convert_to_request_dict  # type: ignore[attr-defined]
+        send = BaseClient._make_request  # type: ignore[attr-defined]
+
+        def convert_and_keep(client: Any, *args: Any, **kwargs: Any) -> Any:
+            context = kwargs.get("context")
+            if isinstance(context, dict):
+                context[_PARAMS] = kwargs.get("api_params", args[0] if args else {})
+            return convert(client, *args, **kwargs)
+
+        def answer(client: Any, operation_model: Any, request_dict: Any, request_context: Any) -> Any:
+            fake = _FAKES.get((client.meta.service_model.service_name, operation_model.name))
+            if fake is None:
+                return send(client, operation_model, request_dict, request_context)
+            return _wire_answer(client, operation_model, fake, dict(request_context.get(_PARAMS) or {}))
+
+        patches.enter_context(mock.patch.object(BaseClient, "_convert_to_request_dict", convert_and_keep))
+        patches.enter_context(mock.patch.object(BaseClient, "_make_request", answer))
+    try:
+        with patches:
+            yield
+    finally:
+        with _FAKES_LOCK:
+            for key in fakes:
+                _FAKES.pop(key, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -103,3 +104,31 @@ def test_a_stack_update_keeps_a_live_remediation_and_adds_new_routes(stack: Stac
     seed_routes(stack, "Update", old_routes=json.dumps(declared))
     with pytest.raises(stack.client("ssm").exceptions.ParameterNotFound):
         stack.client("ssm").get_parameter(Name=f"{stack.route_prefix}/summarise")
+
+
+def test_a_route_over_an_application_profile_the_map_does_not_name_is_resolved_at_deploy(
+    make_stack: Callable[..., Stack],
+) -> None:
+    # Given a route whose cheaper model is an application profile over Llama, absent from
+    # InferenceProfileMap (moto has no GetInferenceProfile: sandbox.fake_profiles answers it)
+    from sandbox.fake_profiles import inference_profiles, model_arn
+
+    llama = "meta.llama3-3-70b-instruct-v1:0"
+    with inference_profiles() as profiles:
+        profile = profiles.add("cheap-chat", [model_arn(r, llama) for r in ("us-east-1", "us-west-2")])
+        routes = {
+            "chat": {
+                "primary": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "fallbacks": ["us.amazon.nova-pro-v1:0"],
+                "cheaper": profile,
+            }
+        }
+        # When the stack is deployed (the seeder runs under its own role: conftest checks the call)
+        stack = make_stack(Routes=json.dumps(routes), InferenceProfileMap="{}")
+        # Then the seeder asked Bedrock which model the profile wraps, and the probe may invoke it
+        assert profiles.calls == [profile]
+        reply = seed_routes(stack, "Update", old_routes=json.dumps(routes))
+        invoke_arns = reply["Data"]["InvokeArns"].split(",")
+        assert "arn:aws:bedrock:*::foundation-model/meta.*" in invoke_arns
+        assert any(arn.endswith(":application-inference-profile/*") for arn in invoke_arns)
+        assert stack.route()["active"] == routes["chat"]["primary"]

@@ -104,3 +104,42 @@ def test_a_scan_while_another_thread_writes_never_breaks_as_dynamodb_never_does(
         thread.join()
         sys.setswitchinterval(interval)
     assert dynamodb.scan(TableName="busy", Select="COUNT")["Count"] == 1500
+
+
+def test_an_operation_moto_lacks_is_answered_behind_a_real_client_and_recorded_with_its_role(
+    aws: None,
+) -> None:
+    from botocore.client import BaseClient
+    from botocore.exceptions import ParamValidationError
+
+    from sandbox import calls
+    from sandbox.fake_profiles import inference_profiles, model_arn
+
+    send_before = BaseClient._make_request  # type: ignore[attr-defined]
+    bedrock = boto3.client("bedrock", region_name=REGION)
+    with inference_profiles() as profiles, calls.recording() as log:
+        arn = profiles.add("chat-prod", [model_arn(REGION, "anthropic.claude-sonnet-4-5-20250929-v1:0")])
+        role = "arn:aws:iam::123456789012:role/bedrock-watch-InvocationMetricsFunctionRole-X"
+        with calls.acting_as(role):
+            # the answer is parsed from the wire by botocore: timestamps become datetimes
+            answer = bedrock.get_inference_profile(inferenceProfileIdentifier=arn)
+            assert answer["models"] == [{"modelArn": profiles.profiles[arn]["models"][0]["modelArn"]}]
+            assert answer["createdAt"].tzinfo is not None
+            # an unknown profile is the service's own error class, as Bedrock answers it
+            with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+                bedrock.get_inference_profile(inferenceProfileIdentifier=arn + "0")
+            # the client validates before anything is sent
+            with pytest.raises(ParamValidationError):
+                bedrock.get_inference_profile(inferenceProfileIdentifier=7)  # type: ignore[arg-type]
+            profiles.fail("ThrottlingException")
+            with pytest.raises(bedrock.exceptions.ThrottlingException):
+                bedrock.get_inference_profile(inferenceProfileIdentifier=arn)
+    assert profiles.calls == [arn, arn + "0", arn]
+    recorded = [(c.role_arn, c.service, c.operation, c.params) for c in log.calls]
+    assert recorded[0] == (role, "bedrock", "GetInferenceProfile", {"inferenceProfileIdentifier": arn})
+    assert len(recorded) == 4  # the refused call too: the recorder sees what the code asked for
+    # and once the context ends, every client talks to moto again
+    from sandbox import shims
+
+    assert not shims._FAKES
+    assert BaseClient._make_request is send_before  # type: ignore[attr-defined]
