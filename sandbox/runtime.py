@@ -97,7 +97,13 @@ def running(
     """Start moto (executing Step Functions), the shims and the metric store; create the stack."""
     from moto import mock_aws
 
-    from sandbox.shims import closed_task_tokens, dynamodb_isolation, eventbridge_targets, in_process_lambdas
+    from sandbox.shims import (
+        closed_task_tokens,
+        dynamodb_isolation,
+        ended_executions,
+        eventbridge_targets,
+        in_process_lambdas,
+    )
 
     if start is None:
         start = datetime.now(UTC).replace(second=0, microsecond=0) - DEFAULT_LEAD
@@ -109,6 +115,7 @@ def running(
         eventbridge_targets(),
         closed_task_tokens(),
         dynamodb_isolation(),
+        ended_executions(),
         store.attach(),
     ):
         stack = Stack(

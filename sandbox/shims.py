@@ -35,6 +35,12 @@
    parser for the operation's output shape, and an error comes back as the service's error code
    (a ClientError subclass of the client's own `exceptions`). Only the network hop is replaced.
 
+6. `ended_executions()`: when an AWS account's stack is torn down nothing it started runs on;
+   moto's Step Functions executions are threads that outlive the emulator and, since the
+   sandbox names resources deterministically, could page or publish into the *next* test's
+   emulator (a stray message in another test's queue). Every execution still running is
+   stopped when the emulator stops (a Wait state wakes at once and the execution ends).
+
 None changes what the code under test does; they only replace what moto lacks or gets wrong. While
 `sandbox.calls.recording()` is active, the Lambda shim also says which role each handler runs
 as, so the calls it makes can be checked against the template's IAM (tests/conftest.py).
@@ -502,3 +508,25 @@ def unemulated(fakes: dict[tuple[str, str], Fake]) -> Iterator[None]:
         with _FAKES_LOCK:
             for key in fakes:
                 _FAKES.pop(key, None)
+
+
+# ------------------------------------------------------------- 6. executions end with the emulator
+
+
+@contextlib.contextmanager
+def ended_executions() -> Iterator[None]:
+    """Stop every Step Functions execution still running when the block ends (moto still active)."""
+    try:
+        yield
+    finally:
+        from datetime import UTC, datetime
+
+        from moto.stepfunctions.parser.api import ExecutionStatus
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        for regions in list(stepfunctions_parser_backends.values()):
+            for backend in list(regions.values()):
+                for machine in list(backend.state_machines):
+                    for execution in list(machine.executions):
+                        if getattr(execution, "exec_status", None) == ExecutionStatus.RUNNING:
+                            execution.stop(datetime.now(UTC), "Sandbox.Stopped", "the emulator stopped")

@@ -38,10 +38,17 @@ def _reset_powertools() -> Iterator[None]:
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto with executing Step Functions, in-process Lambdas, EventBridge target delivery and
-    AWS's answer to the token of an ended execution, and DynamoDB's write isolation."""
+    AWS's answer to the token of an ended execution, DynamoDB's write isolation, and no
+    execution outliving the test."""
     from moto import mock_aws
 
-    from sandbox.shims import closed_task_tokens, dynamodb_isolation, eventbridge_targets, in_process_lambdas
+    from sandbox.shims import (
+        closed_task_tokens,
+        dynamodb_isolation,
+        ended_executions,
+        eventbridge_targets,
+        in_process_lambdas,
+    )
 
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
@@ -49,6 +56,7 @@ def aws() -> Iterator[None]:
         eventbridge_targets(),
         closed_task_tokens(),
         dynamodb_isolation(),
+        ended_executions(),
     ):
         yield
 

@@ -143,7 +143,9 @@ def test_approvers_get_the_links_through_the_escalation_channels(stack: Stack) -
     # Then the same signed links reach the escalation topic, tagged for the devops tier
     # (published right after the remediation topic, by the same invocation: wait for it)
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=10)
-    [note] = [json.loads(m["Body"]) for m in received["Messages"]]
+    notes = [json.loads(m["Body"]) for m in received["Messages"]]
+    # exactly one note carries this request's links (anything else on the topic is not ours)
+    [note] = [n for n in notes if request["approve"] in n["Message"]]
     assert note["Subject"].startswith("Approval needed: failover route chat")
     assert request["approve"] in note["Message"]
     assert request["reject"] in note["Message"]

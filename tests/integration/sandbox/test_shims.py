@@ -143,3 +143,26 @@ def test_an_operation_moto_lacks_is_answered_behind_a_real_client_and_recorded_w
 
     assert not shims._FAKES
     assert BaseClient._make_request is send_before  # type: ignore[attr-defined]
+
+
+def test_an_execution_still_running_when_the_emulator_stops_is_stopped_with_it(aws: None) -> None:
+    # Without this, a waiting escalation of one test wakes up inside the next test's emulator
+    # (the sandbox names resources deterministically) and pages into its queues.
+    from sandbox.shims import ended_executions
+
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    definition = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {"Type": "Wait", "Seconds": 600, "Next": "Done"},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="waits", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    with ended_executions():
+        run = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        assert sfn.describe_execution(executionArn=run)["status"] == "RUNNING"
+    _wait(lambda: sfn.describe_execution(executionArn=run)["status"] != "RUNNING", "the execution to stop")
+    assert sfn.describe_execution(executionArn=run)["status"] == "ABORTED"
