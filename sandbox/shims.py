@@ -36,9 +36,9 @@
    (a ClientError subclass of the client's own `exceptions`). Only the network hop is replaced.
 
 6. `ended_executions()`: when an AWS account's stack is torn down nothing it started runs on;
-   moto's Step Functions executions are threads that outlive the emulator and, since the
-   sandbox names resources deterministically, could page or publish into the *next* test's
-   emulator (a stray message in another test's queue). Every execution still running is
+   moto's Step Functions executions are threads that outlive the emulator and would go on
+   calling into the *next* emulator of the same process (one test paged into another test's
+   queue this way while generated names were not yet random). Every execution still running is
    stopped when the emulator stops (a Wait state wakes at once and the execution ends).
 
 None changes what the code under test does; they only replace what moto lacks or gets wrong. While

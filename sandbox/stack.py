@@ -241,7 +241,12 @@ def _parameter_text(value: Any) -> str:
 
 
 def _name(stack: str, logical_id: str, limit: int = 64) -> str:
-    return f"{stack}-{logical_id}"[:limit]
+    """The name CloudFormation generates for a resource the template leaves unnamed:
+    `<stack>-<LogicalId>-<SUFFIX>`, cut before the suffix so the suffix always survives. The
+    suffix is random, as CloudFormation's is: no two creations share a name, so nothing of one
+    stack (or one test's emulator) can reach another's resources by a name it guessed."""
+    suffix = uuid.uuid4().hex[:12].upper()
+    return f"{f'{stack}-{logical_id}'[: limit - len(suffix) - 1]}-{suffix}"
 
 
 class Stack:

@@ -127,11 +127,13 @@ def test_each_resource_kind_is_created_and_the_rest_is_reported(
     ]
     assert len(secret) == 40
     assert secret.isalnum()
-    assert boto3.client("dynamodb").describe_table(TableName="fx-Table")["Table"]["SSEDescription"]["Status"]
+    assert boto3.client("dynamodb").describe_table(TableName=stack.physical_id("Table"))["Table"][
+        "SSEDescription"
+    ]["Status"]
     assert (
-        boto3.client("dynamodb").describe_table(TableName="fx-Simple")["Table"]["KeySchema"][0][
-            "AttributeName"
-        ]
+        boto3.client("dynamodb").describe_table(TableName=stack.physical_id("Simple"))["Table"]["KeySchema"][
+            0
+        ]["AttributeName"]
         == "id"
     )
     definition = boto3.client("stepfunctions").describe_state_machine(stateMachineArn=stack.arn("Machine"))[
@@ -139,7 +141,7 @@ def test_each_resource_kind_is_created_and_the_rest_is_reported(
     ]
     assert stack.arn("Emitter") in definition
     assert (
-        boto3.client("cloudwatch").get_dashboard(DashboardName="fx-Board")["DashboardBody"]
+        boto3.client("cloudwatch").get_dashboard(DashboardName=stack.physical_id("Board"))["DashboardBody"]
         == '{"widgets":[]}'
     )
     # a custom resource answered through its response URL; its Data feeds GetAtt (as a string)
@@ -255,8 +257,10 @@ def test_a_log_group_named_after_its_function_fails_the_deploy_as_on_aws(aws: No
     stack = Stack(load_yaml(_RACING_LOG_GROUP), stack_name="fx").create()
 
     failed = {u.logical_id: u.reason for u in stack.unsupported}
-    assert failed["FnLogGroup"] == "CREATE_FAILED: log group /aws/lambda/fx-Fn already exists"
-    assert stack.rollback_reason() == "FnLogGroup: log group /aws/lambda/fx-Fn already exists"
+    group = f"/aws/lambda/{stack.physical_id('Fn')}"
+    assert group.startswith("/aws/lambda/fx-Fn-")  # CloudFormation's generated name: a random suffix
+    assert failed["FnLogGroup"] == f"CREATE_FAILED: log group {group} already exists"
+    assert stack.rollback_reason() == f"FnLogGroup: log group {group} already exists"
 
 
 def test_a_function_writes_to_the_log_group_its_logging_config_names(aws: None) -> None:
@@ -277,3 +281,21 @@ def test_a_function_writes_to_the_log_group_its_logging_config_names(aws: None) 
     ] == ["/aws/lambda/fx/own"]
     events = logs.filter_log_events(logGroupName="/aws/lambda/fx/own")["events"]
     assert [e["message"] for e in events] == ["hello"]
+
+
+def test_generated_names_are_cloudformations_stack_logical_id_and_a_random_suffix(aws: None) -> None:
+    # Two creations of one template never share a resource name (CloudFormation appends a random
+    # suffix), so nothing left running from one can reach the other's resources by name; and a
+    # long name is cut before the suffix, which always survives.
+    first = Stack(load_yaml(_RACING_LOG_GROUP), stack_name="fx").create()
+    names = (
+        first.physical_id("Fn"),
+        Stack(load_yaml(_RACING_LOG_GROUP), stack_name="fy").create().physical_id("Fn"),
+    )
+    assert names[0].startswith("fx-Fn-")
+    assert names[1].startswith("fy-Fn-")
+    assert names[0].removeprefix("fx-") != names[1].removeprefix("fy-")
+    long = Stack(load_yaml(_RACING_LOG_GROUP), stack_name="s" * 60).create().physical_id("Fn")
+    assert len(long) == 64
+    assert long.rsplit("-", 1)[1].isalnum()
+    assert len(long.rsplit("-", 1)[1]) == 12
