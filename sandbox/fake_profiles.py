@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.fake_bedrock import STATUS
+from sandbox.intrinsics import ACCOUNT_ID, REGION
 from sandbox.shims import ServiceError, unemulated
-
-ACCOUNT = "123456789012"  # moto's default account: the one the sandbox's stacks are created in
 
 
 def model_arn(region: str, model_id: str) -> str:
@@ -34,7 +33,7 @@ def model_arn(region: str, model_id: str) -> str:
 class InferenceProfiles:
     """The account's application inference profiles, by ARN; `calls` holds every identifier asked for."""
 
-    region: str = "us-east-1"
+    region: str = REGION
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     _error: str | None = None
@@ -42,7 +41,7 @@ class InferenceProfiles:
     def add(self, name: str, models: Sequence[str]) -> str:
         """Create an application profile over `models` (foundation-model ARNs); its ARN."""
         profile_id = uuid.uuid4().hex[:12]
-        arn = f"arn:aws:bedrock:{self.region}:{ACCOUNT}:application-inference-profile/{profile_id}"
+        arn = f"arn:aws:bedrock:{self.region}:{ACCOUNT_ID}:application-inference-profile/{profile_id}"
         now = datetime.now(UTC)
         self.profiles[arn] = {
             "inferenceProfileName": name,

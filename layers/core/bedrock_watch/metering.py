@@ -41,7 +41,7 @@ from bedrock_watch.errors import BedrockWatchError, ConfigurationError
 from bedrock_watch.pricesync import PriceDocumentStore, PriceSource
 from bedrock_watch.pricing import PriceBook, tokens_usd
 from bedrock_watch.profiles import ProfileResolver
-from bedrock_watch.records import InvocationRecord, ModelKind, RecordRow, read_events
+from bedrock_watch.records import GUARDRAIL_STOP_REASONS, InvocationRecord, ModelKind, RecordRow, read_events
 
 GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # zlib's gzip mode: one member, faster than the gzip module
 # The largest delivery the bench can build inside Lambda's 1 MB event decompresses to ~9.4 MB and
@@ -58,7 +58,6 @@ APPLICATION_MAX_LENGTH: Final = 64
 MAX_ROUTES: Final = 200
 MAX_IDENTITIES: Final = 500
 IDENTITY_MAX_LENGTH: Final = 256
-GUARDRAIL_STOP_REASONS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 _UNSAFE_APPLICATION_CHARS = re.compile(r"[^A-Za-z0-9._:/@+=-]+")
 # An enum member read through its class costs a metaclass lookup; the hot path reads a constant.
 _APPLICATION_PROFILE: Final = ModelKind.APPLICATION_PROFILE

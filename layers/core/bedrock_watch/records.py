@@ -409,14 +409,10 @@ def _stream_metadata(metadata: dict[str, Any], one_hour: int, tier: str | None) 
 def _invocation_metrics(
     metrics: dict[str, Any], latency: float | None, ttft: float | None
 ) -> tuple[float | None, float | None]:
-    found = metrics.get("invocationLatency")
-    if type(found) is not int or found < 0:  # whole, non-negative: as logged (no call)
-        found = _millis(found)
+    found = _millis(metrics.get("invocationLatency"))
     if found is not None:
         latency = found
-    found = metrics.get("firstByteLatency")
-    if type(found) is not int or found < 0:
-        found = _millis(found)
+    found = _millis(metrics.get("firstByteLatency"))
     if found is not None:
         ttft = found
     return latency, ttft
