@@ -95,29 +95,13 @@ def running(
     include_alarm_tags: bool = False,
 ) -> Iterator[Sandbox]:
     """Start moto (executing Step Functions), the shims and the metric store; create the stack."""
-    from moto import mock_aws
-
-    from sandbox.shims import (
-        closed_task_tokens,
-        dynamodb_isolation,
-        ended_executions,
-        eventbridge_targets,
-        in_process_lambdas,
-    )
+    from sandbox.shims import emulated_aws
 
     if start is None:
         start = datetime.now(UTC).replace(second=0, microsecond=0) - DEFAULT_LEAD
     clock = SimClock(start=start, scale=scale)
     store = MetricStore(clock.now)
-    with (
-        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
-        in_process_lambdas() as invocations,
-        eventbridge_targets(),
-        closed_task_tokens(),
-        dynamodb_isolation(),
-        ended_executions(),
-        store.attach(),
-    ):
+    with emulated_aws() as invocations, store.attach():
         stack = Stack(
             template,
             stack_name=stack_name,

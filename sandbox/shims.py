@@ -530,3 +530,24 @@ def ended_executions() -> Iterator[None]:
                     for execution in list(machine.executions):
                         if getattr(execution, "exec_status", None) == ExecutionStatus.RUNNING:
                             execution.stop(datetime.now(UTC), "Sandbox.Stopped", "the emulator stopped")
+
+
+# ------------------------------------------------------------------------------- all of them
+
+
+@contextlib.contextmanager
+def emulated_aws() -> Iterator[list[Invocation]]:
+    """moto with executing Step Functions and every shim above that the stack needs (1, 2, 3, 4
+    and 6; 5 is per fake): the emulator the tests' `aws` fixture and the sandbox's `running()`
+    both start. Yields the Lambda invocations made."""
+    from moto import mock_aws
+
+    with (
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        in_process_lambdas() as invocations,
+        eventbridge_targets(),
+        closed_task_tokens(),
+        dynamodb_isolation(),
+        ended_executions(),
+    ):
+        yield invocations

@@ -40,24 +40,9 @@ def aws() -> Iterator[None]:
     """moto with executing Step Functions, in-process Lambdas, EventBridge target delivery and
     AWS's answer to the token of an ended execution, DynamoDB's write isolation, and no
     execution outliving the test."""
-    from moto import mock_aws
+    from sandbox.shims import emulated_aws
 
-    from sandbox.shims import (
-        closed_task_tokens,
-        dynamodb_isolation,
-        ended_executions,
-        eventbridge_targets,
-        in_process_lambdas,
-    )
-
-    with (
-        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
-        in_process_lambdas(),
-        eventbridge_targets(),
-        closed_task_tokens(),
-        dynamodb_isolation(),
-        ended_executions(),
-    ):
+    with emulated_aws():
         yield
 
 
